@@ -9,9 +9,8 @@ Strategies
 Exact comparison
 ----------------
 :func:`compare_squared_distances` decides, exactly, which of two lattice points is nearer to
-a float point, even when the scale is irrational (Leech: 1/√8). Every float64 is a dyadic
-rational, so ``‖x − s·v‖² = X − 2 s A + s² V`` with rational ``X, A`` and integer ``V``; the
-sign of a difference of two such numbers is decided in rational arithmetic by squaring.
+a float point, even when the scale is irrational (Leech: 1/√8). It works in rational
+arithmetic throughout (see :mod:`leechkit.lattice.lattices._exact`).
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from .codes.golay import golay_code
+from .lattices._exact import distance_difference_sign
 from .lattices.base import Lattice
 
 __all__ = ["compare_squared_distances", "golay_words", "lattice_points", "points_near"]
@@ -71,10 +71,6 @@ def golay_words(max_errors: int = 0) -> st.SearchStrategy[np.ndarray]:
     return st.tuples(st.integers(0, 4095), flips).map(build)
 
 
-def _sign(v: Fraction) -> int:
-    return (v > 0) - (v < 0)
-
-
 def compare_squared_distances(lattice: Lattice, x: np.ndarray, p: np.ndarray, q: np.ndarray) -> np.ndarray:
     """Exact sign of ``‖x − s·p‖² − ‖x − s·q‖²`` for each row.
 
@@ -97,20 +93,7 @@ def compare_squared_distances(lattice: Lattice, x: np.ndarray, p: np.ndarray, q:
     xs = np.asarray(x, dtype=np.float64).reshape(-1, lattice.dim)
     ps = np.asarray(p).reshape(-1, lattice.dim)
     qs = np.asarray(q).reshape(-1, lattice.dim)
-    out = np.zeros(xs.shape[0], dtype=np.int8)
-    for k in range(xs.shape[0]):
-        xf = [Fraction(float(v)) for v in xs[k]]
-        dp = [int(a) - int(b) for a, b in zip(ps[k], qs[k])]
-        # d(p) − d(q) = −2 s A + s² V with A = x·(p − q), V = ‖p‖² − ‖q‖².
-        a = sum((xi * di for xi, di in zip(xf, dp)), Fraction(0))
-        v = sum(int(t) * int(t) for t in ps[k]) - sum(int(t) * int(t) for t in qs[k])
-        # sign(−2 s A + s² V) = sign(s·V − 2A) since s > 0; compare L = s·V with R = 2A.
-        r = 2 * a
-        if v == 0:
-            out[k] = -_sign(r)
-        elif r == 0 or (v > 0) != (r > 0):
-            out[k] = 1 if v > 0 else -1
-        else:
-            diff = s2 * v * v - r * r  # L² − R², and L, R share a sign
-            out[k] = _sign(diff) if v > 0 else -_sign(diff)
+    out = np.array(
+        [distance_difference_sign(xs[k], ps[k], qs[k], s2) for k in range(xs.shape[0])], dtype=np.int8
+    )
     return out.reshape(np.asarray(x).shape[:-1])

@@ -35,7 +35,7 @@ import numpy as np
 
 from .hexacode import hexacode
 
-__all__ = ["GolayCode", "GolayDecoding", "golay_code", "column_score"]
+__all__ = ["GolayCode", "GolayDecoding", "column_score", "golay_code"]
 
 _N = 24
 _K = 12

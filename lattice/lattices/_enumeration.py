@@ -14,7 +14,8 @@ above. Norms here are in the *integer* units of ``B``; callers rescale.
 The three modes share one traversal:
 
 * ``_MODE_COUNT``: histogram of ``round(norm)`` (exact for integral Gram matrices, whose norms
-  are integers; the float error is many orders below 1/2 for the sizes used here);
+  are integers; the float error is many orders below 1/2 for the sizes used here), visiting
+  one vector of each pair ±v (centre 0 only);
 * ``_MODE_COLLECT``: store the coefficient vectors;
 * ``_MODE_SHRINK``: closest-vector search; every leaf found lowers the bound to its norm, so
   the final bound is the minimum of the quadratic form over the lattice (Schnorr–Euchner
@@ -54,11 +55,15 @@ def _enumerate(q, mu, t, bound, tol, mode, hist, out):
     hi = np.zeros(n, dtype=np.int64)
     c = np.zeros(n)
     partial = np.zeros(n + 1)
+    # Counting around the origin uses the symmetry u ↔ −u: only vectors whose last nonzero
+    # coefficient is positive are visited, and each stands for itself and its negative.
+    halve = mode == _MODE_COUNT
+    nonzero_above = np.zeros(n, dtype=np.bool_)
     count = 0
     i = n - 1
     c[i] = t[i]
     r = math.sqrt(max(bound + tol, 0.0) / q[i])
-    u[i] = math.ceil(c[i] - r)
+    u[i] = max(math.ceil(c[i] - r), 0) if halve else math.ceil(c[i] - r)
     hi[i] = math.floor(c[i] + r)
     while True:
         if u[i] > hi[i]:
@@ -74,6 +79,7 @@ def _enumerate(q, mu, t, bound, tol, mode, hist, out):
             continue
         if i > 0:
             partial[i] = norm
+            nonzero_above[i - 1] = nonzero_above[i] or u[i] != 0
             i -= 1
             s = t[i]
             for j in range(i + 1, n):
@@ -81,12 +87,14 @@ def _enumerate(q, mu, t, bound, tol, mode, hist, out):
             c[i] = s
             r = math.sqrt(max(bound + tol - norm, 0.0) / q[i])
             u[i] = math.ceil(c[i] - r)
+            if halve and not nonzero_above[i]:
+                u[i] = max(u[i], 0)
             hi[i] = math.floor(c[i] + r)
             continue
         if mode == _MODE_COUNT:
-            k = int(round(norm))
+            k = round(norm)
             if k < hist.shape[0]:
-                hist[k] += 1
+                hist[k] += 1 if (u[0] == 0 and not nonzero_above[0]) else 2
         elif mode == _MODE_COLLECT:
             if count < out.shape[0]:
                 out[count, :] = u
@@ -121,22 +129,15 @@ def collect(q, mu, t, bound, tol):
         cap = count
 
 
-@numba.njit(cache=True)
-def _lex_less(a, b):
-    for k in range(a.shape[0]):
-        if a[k] != b[k]:
-            return a[k] < b[k]
-    return False
-
-
 @numba.njit(cache=True, parallel=True)
-def closest_batch(q, mu, basis, scale, targets, points, babai_bounds, out):
+def closest_batch(q, mu, basis, scale, targets, points, babai_bounds, out, ambiguous):
     """Closest lattice vector for each row of ``points`` (float64, shape (m, dim)).
 
     ``targets`` are the points in basis coordinates (least squares); ``babai_bounds`` the
     quadratic-form distance of a known lattice point (an initial radius). ``out`` receives the
-    integer vectors ``u B`` of the closest points. Among points at the same float64 distance
-    (within a relative 1e-12), the lexicographically smallest integer vector is returned.
+    integer vectors ``u B`` of the float64-nearest points. Where two or more candidates lie
+    within the float64 error bound of the minimum, ``ambiguous`` is set and the caller
+    decides among them exactly (:func:`collect` returns them again).
     """
     m = points.shape[0]
     n = q.shape[0]
@@ -146,26 +147,41 @@ def closest_batch(q, mu, basis, scale, targets, points, babai_bounds, out):
     for p in numba.prange(m):
         t = targets[p]
         start = babai_bounds[p]
-        tol = 1e-9 * (1.0 + start)
+        tol = search_tolerance(start, t)
         _, best = _enumerate(q, mu, t, start, tol, _MODE_SHRINK, hist, empty)
-        cands = collect(q, mu, t, best, 1e-9 * (1.0 + best))
-        best_d = np.inf
-        best_v = np.zeros(dim, dtype=np.int64)
-        v = np.zeros(dim, dtype=np.int64)
+        cands = collect(q, mu, t, best, search_tolerance(best, t))
+        xmax = 0.0
+        for col in range(dim):
+            xmax = max(xmax, abs(points[p, col]))
+        dists = np.empty(cands.shape[0])
+        vecs = np.zeros((cands.shape[0], dim), dtype=np.int64)
+        for k in range(cands.shape[0]):
+            for row in range(n):
+                for col in range(dim):
+                    vecs[k, col] += cands[k, row] * basis[row, col]
+        k_best = 0
         for k in range(cands.shape[0]):
             d = 0.0
             for col in range(dim):
-                acc = 0
-                for row in range(n):
-                    acc += cands[k, row] * basis[row, col]
-                v[col] = acc
-                e = points[p, col] - scale * acc
+                e = points[p, col] - scale * vecs[k, col]
                 d += e * e
-            slack = 1e-12 * (1.0 + d)
-            if d < best_d - slack:
-                best_d = d
-                best_v[:] = v
-            elif d <= best_d + slack and _lex_less(v, best_v):
-                best_d = min(best_d, d)
-                best_v[:] = v
-        out[p, :] = best_v
+            dists[k] = d
+            if d < dists[k_best]:
+                k_best = k
+        # Rounding in x − s·v is at most ~ulp(max|x|) per coordinate; allow for it.
+        slack = 1e-13 * (1.0 + dists[k_best]) + 1e-14 * dim * (1.0 + xmax) * (1.0 + math.sqrt(dists[k_best]))
+        close = 0
+        for k in range(cands.shape[0]):
+            if dists[k] <= dists[k_best] + slack:
+                close += 1
+        ambiguous[p] = close > 1
+        out[p, :] = vecs[k_best]
+
+
+@numba.njit(cache=True)
+def search_tolerance(bound, t):
+    """Slack added to an enumeration bound so float error in the centres never loses a point."""
+    tmax = 0.0
+    for v in t:
+        tmax = max(tmax, abs(v))
+    return 1e-9 * (1.0 + bound) + 1e-12 * (1.0 + tmax) * (1.0 + math.sqrt(bound))

@@ -70,7 +70,7 @@ def lll_reduce(basis: np.ndarray, delta: float = 0.99) -> np.ndarray:
     k = 1
     while k < n:
         bf = b.astype(np.float64)
-        q, r = np.linalg.qr(bf[: k + 1].T)
+        r = np.linalg.qr(bf[: k + 1].T, mode="r")
         diag = np.diag(r)
         mu_row = r[:, k] / diag
         for j in range(k - 1, -1, -1):

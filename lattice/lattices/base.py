@@ -24,6 +24,7 @@ import sympy
 
 from .._validation import as_points
 from . import _enumeration as _enum
+from ._exact import nearest_exact
 from ._reduction import hermite_normal_form, lll_reduce
 
 __all__ = ["Lattice"]
@@ -72,7 +73,9 @@ class Lattice:
         if b.ndim != 2 or b.shape[0] == 0:
             raise ValueError(f"integer_generator must be a non-empty 2-D matrix, got shape {b.shape}")
         if b.shape[0] > b.shape[1]:
-            raise ValueError(f"a basis of {b.shape[0]} vectors cannot be independent in dimension {b.shape[1]}")
+            raise ValueError(
+                f"a basis of {b.shape[0]} vectors cannot be independent in dimension {b.shape[1]}"
+            )
         b = b.astype(np.int64)
         if hermite_normal_form(b).shape[0] != b.shape[0]:
             raise ValueError("the rows of integer_generator are linearly dependent")
@@ -83,7 +86,8 @@ class Lattice:
         self.name = name
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self.name!r}, rank={self.rank}, dim={self.dim}, scale={self._scale})"
+        kind = type(self).__name__
+        return f"{kind}(name={self.name!r}, rank={self.rank}, dim={self.dim}, scale={self._scale})"
 
     # --- basic data -------------------------------------------------------------------
     @property
@@ -275,8 +279,10 @@ class Lattice:
 
         A general (slow) reference: Fincke–Pohst enumeration on the LLL-reduced basis,
         shrinking the radius at every point found, then a second pass collecting all points
-        at the minimal distance. Among points at the same distance (float64, relative 1e-12),
-        the one whose integer vector ``u B`` is lexicographically smallest is returned.
+        at the minimal distance. Where several candidates are equally near within float64
+        error, the choice is made in exact rational arithmetic (:mod:`._exact`): the exactly
+        nearest wins, and among exactly equidistant points the one whose integer vector
+        ``u B`` is lexicographically smallest.
         Points outside the span of a lattice of rank < dim are projected onto it first.
 
         Parameters
@@ -295,7 +301,17 @@ class Lattice:
             babai = np.rint(targets)
             diff = (babai - targets) @ red
             bounds = np.einsum("ij,ij->i", diff, diff)
-            _enum.closest_batch(q, mu, self._reduced, self.scale, targets, pts, bounds, out)
+            ambiguous = np.zeros(pts.shape[0], dtype=np.bool_)
+            _enum.closest_batch(q, mu, self._reduced, self.scale, targets, pts, bounds, out, ambiguous)
+            s2 = Fraction(int(self._scale_sq.p), int(self._scale_sq.q))
+            for p in np.flatnonzero(ambiguous):
+                # Near-ties within float64 error: decide in exact rational arithmetic.
+                u = np.rint(out[p] @ self._reduced_pinv)
+                resid = (u - targets[p]) @ red
+                bound = float(resid @ resid)
+                tol = 1e3 * _enum.search_tolerance(bound, targets[p])
+                cands = _enum.collect(q, mu, targets[p], bound, tol) @ self._reduced
+                out[p] = cands[nearest_exact(pts[p], cands, s2)]
         out = out.reshape(batch + (self.dim,))
         return out if integer else out * self.scale
 

@@ -44,7 +44,7 @@ from ..codes.golay import golay_code
 from ._reduction import hermite_normal_form
 from .base import Lattice
 
-__all__ = ["LeechLattice", "leech", "leech_minimal_vectors_integer", "SHAPE_OFFSETS"]
+__all__ = ["SHAPE_OFFSETS", "LeechLattice", "leech", "leech_minimal_vectors_integer"]
 
 N_SHAPE_4 = 1104
 N_SHAPE_2 = 97152

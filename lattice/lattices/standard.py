@@ -16,7 +16,7 @@ J. H. Conway and N. J. A. Sloane, SPLAG, ch. 4 §§6–8 (Zⁿ, Dₙ, E8).
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import numpy as np
 import sympy
@@ -24,7 +24,7 @@ import sympy
 from ._reduction import hermite_normal_form
 from .base import Lattice
 
-__all__ = ["IntegerLattice", "CheckerboardLattice", "E8Lattice", "zn", "dn", "e8"]
+__all__ = ["CheckerboardLattice", "E8Lattice", "IntegerLattice", "dn", "e8", "zn"]
 
 
 def _check_dimension(n: object, smallest: int, name: str) -> int:
@@ -47,14 +47,14 @@ class E8Lattice(Lattice):
     """E8 in the coordinates D8 ∪ (D8 + ½) (see :func:`e8`)."""
 
 
-@lru_cache(maxsize=None)
+@cache
 def zn(n: int) -> IntegerLattice:
     """The integer lattice Zⁿ, generator the identity matrix."""
     n = _check_dimension(n, 1, "zn")
     return IntegerLattice(np.eye(n, dtype=np.int64), name=f"Z{n}")
 
 
-@lru_cache(maxsize=None)
+@cache
 def dn(n: int) -> CheckerboardLattice:
     """The checkerboard lattice Dₙ = {x ∈ Zⁿ : Σ xᵢ ≡ 0 (mod 2)}, n ≥ 2.
 
