@@ -1,0 +1,429 @@
+"""Numba kernels of the fast maximum-likelihood Leech decoder (see :mod:`.leech` for the math).
+
+Everything is in √8 units, ``y = √8·x``; a Leech vector is ``y = m·1 + 2b + 4z`` with ``m ∈ {0,1}``,
+``b`` a Golay codeword, ``Σ zᵢ ≡ m (mod 2)``. For a fixed ``m`` coordinate ``i`` has four *classes*
+``k = bᵢ + 2pᵢ ∈ {0,1,2,3}`` (``pᵢ = zᵢ mod 2``): the integers ``≡ m + 2k (mod 8)``. The kernels
+below go from the 4 × 24 class costs to the best (class per coordinate) subject to
+
+* the bits ``bᵢ`` form a Golay codeword: a hexacode word ``h``, a parity ``q`` shared by all
+  columns and the top row, and per column ``j`` the top bit ``tⱼ`` (which fixes the column
+  vector, given ``hⱼ`` and ``q``), with ``Σ tⱼ ≡ q``;
+* ``Σ pᵢ ≡ m``: with ``ρⱼ`` the parity of the ``pᵢ`` of column ``j``, ``Σ ρⱼ ≡ m``.
+
+A column's choice is summarised by its *label* ``tⱼ + 2ρⱼ ∈ Z₂²`` (XOR is addition); the
+labels must add up to the *target* ``q + 2m``.
+
+Scratch layout (per thread): ``state`` index ``st = 2s + q`` for a column score ``s`` and
+parity ``q``; arrays are indexed ``[m, column, st]``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from ..codes.hexacode import hexacode
+
+_SQRT8 = math.sqrt(8.0)
+_BLOCK = 256  # points per scratch allocation inside the parallel loop
+W = 64  # lanes: points processed together by the branch-free stages
+# Certification: every float64 cost is within E ≤ 384u·max|yᵢ| + 17,664u (u = 2⁻⁵³) of the
+# exact one (y rounding 2u|yᵢ| per coordinate, O(ulp(8)) in the residues, 24-term sums of values
+# below 400); a decision is certified when the runner-up is more than 2E behind, which
+# TOL·(64 + max|yᵢ|) exceeds about tenfold.
+TOL = 2.0**-40
+
+
+def _column_table() -> np.ndarray:
+    """``VEC[2s + q, t]``: the 4-bit column (bit r = row r) with score s, parity q, top bit t.
+
+    The 16 columns are in bijection with the 16 triples (s, q, t): the score of rows 1–3 is a
+    bijection {0,1}³ → GF(4) ⊕ (parity of rows 1–3), and row 0 adds only to the parity.
+    """
+    table = np.full((8, 2), -1, dtype=np.int64)
+    for v in range(16):
+        s = 0
+        for r, weight in ((1, 1), (2, 2), (3, 3)):
+            if (v >> r) & 1:
+                s ^= weight
+        q = bin(v).count("1") % 2
+        table[2 * s + q, v & 1] = v
+    if (table < 0).any():
+        raise AssertionError("columns do not match (score, parity, top bit)")
+    return table
+
+
+def _couple_table() -> np.ndarray:
+    """``HC[w, k] = 4·h₂ₖ + h₂ₖ₊₁`` for the 64 hexacode words ``h`` (row order of `hexacode`)."""
+    h = hexacode().astype(np.int64)
+    return np.stack([4 * h[:, 2 * k] + h[:, 2 * k + 1] for k in range(3)], axis=1)
+
+
+VEC = _column_table()
+HC = _couple_table()
+HEX = hexacode().astype(np.int64)
+# The two nonzero labels other than e, whose sum is e: a two-column parity repair.
+OTHER = np.array([[0, 0], [2, 3], [1, 3], [1, 2]], dtype=np.int64)
+
+
+@numba.njit(cache=True)
+def _class_costs(y, cost, par, flip):
+    """Per m, coordinate i and Golay bit b (all lanes): best parity p and its costs.
+
+    ``cost[m, i, b]`` is the least squared distance from yᵢ to an integer ≡ m + 2b + 4p (mod 8)
+    over p ∈ {0, 1}, ``par[m, i, b]`` the minimising p (0 on a tie) and ``flip[m, i, b] ≥ 0``
+    the extra cost of the other p. With δ the distance from yᵢ to the residue m + 2b on the
+    circle Z/8 (δ ∈ [0, 4]), the residue m + 2b + 4 is at distance 4 − δ, so with
+    ε = min(δ, 4 − δ): cost = ε², p = [δ > 2], flip = (4 − ε)² − ε² = 16 − 8ε.
+    """
+    for i in range(24):
+        for ln in range(W):
+            g = y[i, ln] - 8.0 * np.floor(y[i, ln] * 0.125)  # yᵢ mod 8, in [0, 8)
+            for m in range(2):
+                gm = g - m
+                gm += 8.0 * (gm < 0.0)
+                for b in range(2):
+                    u = gm - 2 * b
+                    u -= 8.0 * (u > 4.0)  # now in (−4, 4]
+                    delta = abs(u)
+                    eps = min(delta, 4.0 - delta)
+                    cost[m, i, b, ln] = eps * eps
+                    par[m, i, b, ln] = delta > 2.0
+                    flip[m, i, b, ln] = 16.0 - 8.0 * eps
+
+
+@numba.njit(cache=True)
+def _column_states(cost, par, flip, F, P, D, best, lab, pen, mpen):
+    """Column vectors and column states, for both m and all lanes.
+
+    For the 4-bit column v of column j: ``F`` = Σ cost, ``P`` = ⊕ par, ``D`` = min flip over its
+    four coordinates, built from the row pairs (0, 1) and (2, 3). A state st = 2s + q has the
+    two vectors ``VEC[st, t]``; its options are label t + 2ρ at cost F (ρ = P) or F + D
+    (ρ = 1 − P), so the best option is the cheaper vector vb with its own parity: ``best`` and
+    its label ``lab`` (t = 0 on a tie). ``pen[.., e − 1] ≥ 0`` is the extra cost of the option
+    with label ``lab ⊕ e``: with the other vector vo and Δ = F(vo) − F(vb), e = 2 (ρ only)
+    costs D(vb); e = 1 (t only) costs Δ, plus D(vo) if P(vo) ≠ P(vb); e = 3 costs Δ, plus
+    D(vo) if P(vo) = P(vb). ``mpen`` = min(Δ, D(vb)) is the least of the three.
+    """
+    fa = np.empty((4, W))
+    pa = np.empty((4, W), dtype=np.int64)
+    da = np.empty((4, W))
+    fb = np.empty((4, W))
+    pb = np.empty((4, W), dtype=np.int64)
+    db = np.empty((4, W))
+    for m in range(2):
+        for j in range(6):
+            i = 4 * j
+            for a in range(4):
+                lo = a & 1
+                hi = a >> 1
+                for ln in range(W):
+                    fa[a, ln] = cost[m, i, lo, ln] + cost[m, i + 1, hi, ln]
+                    pa[a, ln] = par[m, i, lo, ln] ^ par[m, i + 1, hi, ln]
+                    da[a, ln] = min(flip[m, i, lo, ln], flip[m, i + 1, hi, ln])
+                    fb[a, ln] = cost[m, i + 2, lo, ln] + cost[m, i + 3, hi, ln]
+                    pb[a, ln] = par[m, i + 2, lo, ln] ^ par[m, i + 3, hi, ln]
+                    db[a, ln] = min(flip[m, i + 2, lo, ln], flip[m, i + 3, hi, ln])
+            for v in range(16):
+                a = v & 3
+                c = v >> 2
+                for ln in range(W):
+                    F[m, j, v, ln] = fa[a, ln] + fb[c, ln]
+                    P[m, j, v, ln] = pa[a, ln] ^ pb[c, ln]
+                    D[m, j, v, ln] = min(da[a, ln], db[c, ln])
+            for st in range(8):
+                v0 = VEC[st, 0]
+                v1 = VEC[st, 1]
+                for ln in range(W):
+                    f0 = F[m, j, v0, ln]
+                    f1 = F[m, j, v1, ln]
+                    p0 = P[m, j, v0, ln]
+                    p1 = P[m, j, v1, ln]
+                    d0 = D[m, j, v0, ln]
+                    d1 = D[m, j, v1, ln]
+                    one = f1 < f0
+                    fb_ = f1 if one else f0
+                    db_ = d1 if one else d0
+                    do_ = d0 if one else d1
+                    delta = (f0 if one else f1) - fb_
+                    same = p0 == p1
+                    best[m, j, st, ln] = fb_
+                    lab[m, j, st, ln] = (1 + 2 * p1) if one else 2 * p0
+                    pen[m, j, st, 0, ln] = delta + (0.0 if same else do_)
+                    pen[m, j, st, 1, ln] = db_
+                    pen[m, j, st, 2, ln] = delta + (do_ if same else 0.0)
+                    mpen[m, j, st, ln] = min(delta, db_)
+
+
+@numba.njit(cache=True)
+def _word_bounds(best, lab, mpen, bound, errs, low, arg):
+    """Lower bounds for the 256 candidates c = 128m + 64q + w, and their least one per lane.
+
+    For the hexacode word h = ``HEX[w]`` the unrepaired cost is Σⱼ best[m, j, 2hⱼ + q] and the
+    label error ``errs[c]`` = (⊕ⱼ labels) ⊕ (q + 2m). A nonzero error needs at least one
+    label change, costing at least minⱼ mpen, which is added to the bound. Couple sums,
+    XORs and minima (columns 2k, 2k + 1, over the 16 score pairs) are shared by the four
+    words through each pair. ``low``/``arg``: the least bound and its first index.
+    """
+    csum = np.empty((3, 16, W))
+    clab = np.empty((3, 16, W), dtype=np.int64)
+    cmin = np.empty((3, 16, W))
+    for ln in range(W):
+        low[ln] = np.inf
+        arg[ln] = 0
+    for m in range(2):
+        for q in range(2):
+            for k in range(3):
+                for a in range(4):
+                    for c in range(4):
+                        u = 4 * a + c
+                        sa = 2 * a + q
+                        sc = 2 * c + q
+                        for ln in range(W):
+                            csum[k, u, ln] = best[m, 2 * k, sa, ln] + best[m, 2 * k + 1, sc, ln]
+                            clab[k, u, ln] = lab[m, 2 * k, sa, ln] ^ lab[m, 2 * k + 1, sc, ln]
+                            cmin[k, u, ln] = min(mpen[m, 2 * k, sa, ln], mpen[m, 2 * k + 1, sc, ln])
+            target = q + 2 * m
+            for w in range(64):
+                u0 = HC[w, 0]
+                u1 = HC[w, 1]
+                u2 = HC[w, 2]
+                cand = 128 * m + 64 * q + w
+                for ln in range(W):
+                    # branch-free: no masked loads or stores in the vectorised loop
+                    e = clab[0, u0, ln] ^ clab[1, u1, ln] ^ clab[2, u2, ln] ^ target
+                    s = csum[0, u0, ln] + csum[1, u1, ln] + csum[2, u2, ln]
+                    rep = min(cmin[0, u0, ln], min(cmin[1, u1, ln], cmin[2, u2, ln]))
+                    s += rep if e != 0 else 0.0
+                    bound[cand, ln] = s
+                    errs[cand, ln] = e
+                    old_low = low[ln]
+                    old_arg = arg[ln]
+                    lower = s < old_low
+                    low[ln] = s if lower else old_low
+                    arg[ln] = cand if lower else old_arg
+
+
+@numba.njit(cache=True)
+def _repair(pen, m, q, w, e, ln, moves):
+    """Cheapest change of column labels adding up to ``e ≠ 0``; the changes go to ``moves``.
+
+    Penalties are ≥ 0 and every set of label changes adding up to e contains a subset of at
+    most two that does (the change e in one column, or the two other nonzero labels a ⊕ b = e
+    in two different columns), so the minimum over these is exact. The best pair in distinct
+    columns comes from the best and second-best column for a and for b.
+    """
+    a = OTHER[e, 0]
+    b = OTHER[e, 1]
+    one = np.inf
+    je = 0
+    a1 = np.inf
+    a2 = np.inf
+    ja1 = 0
+    ja2 = 0
+    b1 = np.inf
+    b2 = np.inf
+    jb1 = 0
+    jb2 = 0
+    for j in range(6):
+        st = 2 * HEX[w, j] + q
+        pe = pen[m, j, st, e - 1, ln]
+        pa = pen[m, j, st, a - 1, ln]
+        pb = pen[m, j, st, b - 1, ln]
+        if pe < one:
+            one, je = pe, j
+        if pa < a1:
+            a2, ja2 = a1, ja1
+            a1, ja1 = pa, j
+        elif pa < a2:
+            a2, ja2 = pa, j
+        if pb < b1:
+            b2, jb2 = b1, jb1
+            b1, jb1 = pb, j
+        elif pb < b2:
+            b2, jb2 = pb, j
+    if ja1 != jb1:
+        two, ka, kb = a1 + b1, ja1, jb1
+    elif a1 + b2 <= a2 + b1:
+        two, ka, kb = a1 + b2, ja1, jb2
+    else:
+        two, ka, kb = a2 + b1, ja2, jb1
+    for j in range(6):
+        moves[j] = 0
+    if one <= two:
+        moves[je] = e
+        return one
+    moves[ka] = a
+    moves[kb] = b
+    return two
+
+
+@numba.njit(cache=True)
+def _total(best, pen, errs, c, ln, moves):
+    """Exact cost of candidate c in lane ln: unrepaired sum plus the cheapest repair."""
+    m = c >> 7
+    q = (c >> 6) & 1
+    w = c & 63
+    s = 0.0
+    for k in range(3):
+        # same association as the couple sums of `_word_bounds`
+        s += best[m, 2 * k, 2 * HEX[w, 2 * k] + q, ln] + best[m, 2 * k + 1, 2 * HEX[w, 2 * k + 1] + q, ln]
+    for j in range(6):
+        moves[j] = 0
+    e = errs[c, ln]
+    if e != 0:
+        s += _repair(pen, m, q, w, e, ln, moves)
+    return s
+
+
+@numba.njit(cache=True)
+def _config_gap(pen, m, q, w, e, ln):
+    """Gap between the best and the second-best label changes of candidate (m, q, w).
+
+    The changes (e₁, …, e₆) must add up to the label error e; their cost is Σ pen. A dynamic
+    programme over the columns keeps, per partial sum in Z₂², the two cheapest change sets.
+    """
+    t1 = np.full(4, np.inf)
+    t2 = np.full(4, np.inf)
+    n1 = np.empty(4)
+    n2 = np.empty(4)
+    t1[0] = 0.0
+    for j in range(6):
+        st = 2 * HEX[w, j] + q
+        n1[:] = np.inf
+        n2[:] = np.inf
+        for s in range(4):
+            for d in range(4):
+                extra = pen[m, j, st, d - 1, ln] if d else 0.0
+                for v in (t1[s] + extra, t2[s] + extra):
+                    k = s ^ d
+                    if v < n1[k]:
+                        n2[k] = n1[k]
+                        n1[k] = v
+                    elif v < n2[k]:
+                        n2[k] = v
+        t1[:] = n1
+        t2[:] = n2
+    return t2[e] - t1[e]
+
+
+@numba.njit(cache=True)
+def _select(best, pen, bound, errs, arg, ln, moves):
+    """Winning candidate of lane ln: least (total, index), where total ≥ bound.
+
+    Starts from the candidate of least bound and evaluates others only where their bound
+    can still win. Returns the candidate, its total and a lower bound for the totals of all
+    other candidates (their total where evaluated, else their bound); ``moves`` holds the
+    winner's label changes.
+    """
+    top_c = arg[ln]
+    top = _total(best, pen, errs, top_c, ln, moves)
+    second = np.inf
+    for c in range(256):
+        if c == top_c:
+            continue
+        val = bound[c, ln]
+        if val < top or (val == top and c < top_c):
+            val = _total(best, pen, errs, c, ln, moves)
+            if val < top or (val == top and c < top_c):
+                top, val = val, top
+                top_c = c
+        second = min(second, val)
+    _total(best, pen, errs, top_c, ln, moves)
+    return top_c, top, second
+
+
+@numba.njit(cache=True)
+def _rebuild(y, par, flip, P, lab, c, moves, ln, out):
+    """Lattice point (√8 units) of candidate c with label changes ``moves``, lane ln.
+
+    Returns the least extra cost of another point with the same column vectors and labels:
+    per column, flipping two more parities (the two least flips), or, where one parity was
+    flipped to reach ρ, flipping another one instead (second least minus least flip) or taking
+    the other integer of the flipped class (at distance 4 + ε instead of 4 − ε: 16ε = 32 − 2·flip).
+    The unflipped coordinates are within 2 of yᵢ, the next integer of their class ≥ 6: ≥ 32 more.
+    """
+    m = c >> 7
+    q = (c >> 6) & 1
+    w = c & 63
+    gap = np.inf
+    for j in range(6):
+        st = 2 * HEX[w, j] + q
+        label = lab[m, j, st, ln] ^ moves[j]
+        v = VEC[st, label & 1]
+        # ρ ≠ the vector's own parity: flip p where that is cheapest (first such row)
+        change = (label >> 1) != P[m, j, v, ln]
+        r_flip = 0
+        f1 = np.inf
+        f2 = np.inf
+        for r in range(4):
+            f = flip[m, 4 * j + r, (v >> r) & 1, ln]
+            if f < f1:
+                f2 = f1
+                f1 = f
+                r_flip = r
+            elif f < f2:
+                f2 = f
+        gap = min(gap, min(f2 - f1, 32.0 - 2.0 * f1) if change else f1 + f2)
+        for r in range(4):
+            i = 4 * j + r
+            b = (v >> r) & 1
+            p = par[m, i, b, ln]
+            if change and r == r_flip:
+                p ^= 1
+            res = m + 2 * b + 4 * p  # the class of yᵢ modulo 8
+            out[i] = res + 8 * np.int64(np.floor((y[i, ln] - res) * 0.125 + 0.5))
+    return gap
+
+
+@numba.njit(cache=True, parallel=True)
+def decode_batch(x, out, unsure):
+    """Closest Leech points of the rows of ``x`` (standard scale) into ``out`` (√8 units, int64).
+
+    Lanes of W points go through the branch-free stages together; each lane then selects
+    and rebuilds its point on its own. ``unsure[k]`` is set where another lattice point's
+    float64 cost is within the rounding tolerance of the winner's (see `TOL`): there the
+    float64 decision is not certified and the caller must decide exactly.
+    """
+    n = x.shape[0]
+    nblocks = (n + _BLOCK - 1) // _BLOCK
+    for blk in numba.prange(nblocks):
+        y = np.empty((24, W))
+        cost = np.empty((2, 24, 2, W))
+        par = np.empty((2, 24, 2, W), dtype=np.int64)
+        flip = np.empty((2, 24, 2, W))
+        F = np.empty((2, 6, 16, W))
+        P = np.empty((2, 6, 16, W), dtype=np.int64)
+        D = np.empty((2, 6, 16, W))
+        best = np.empty((2, 6, 8, W))
+        lab = np.empty((2, 6, 8, W), dtype=np.int64)
+        pen = np.empty((2, 6, 8, 3, W))
+        mpen = np.empty((2, 6, 8, W))
+        bound = np.empty((256, W))
+        errs = np.empty((256, W), dtype=np.int64)
+        low = np.empty(W)
+        arg = np.empty(W, dtype=np.int64)
+        moves = np.zeros(6, dtype=np.int64)
+        stop = min(n, (blk + 1) * _BLOCK)
+        for row0 in range(blk * _BLOCK, stop, W):
+            lanes = min(W, stop - row0)
+            for ln in range(W):
+                for i in range(24):
+                    y[i, ln] = x[row0 + ln, i] * _SQRT8 if ln < lanes else 0.0
+            _class_costs(y, cost, par, flip)
+            _column_states(cost, par, flip, F, P, D, best, lab, pen, mpen)
+            _word_bounds(best, lab, mpen, bound, errs, low, arg)
+            for ln in range(lanes):
+                c, total, second = _select(best, pen, bound, errs, arg, ln, moves)
+                row = row0 + ln
+                # runner-up: in the winner's columns, in another candidate, or in other labels
+                gap = _rebuild(y, par, flip, P, lab, c, moves, ln, out[row])
+                gap = min(gap, second - total)
+                e = errs[c, ln]
+                gap = min(gap, _config_gap(pen, c >> 7, (c >> 6) & 1, c & 63, e, ln))
+                ymax = 0.0
+                for i in range(24):
+                    ymax = max(ymax, abs(y[i, ln]))
+                unsure[row] = gap <= TOL * (64.0 + ymax)
