@@ -315,17 +315,42 @@ class Lattice:
         out = out.reshape(batch + (self.dim,))
         return out if integer else out * self.scale
 
-    def decode(self, x: object) -> np.ndarray:
-        """Nearest lattice points of ``x`` (shape (..., dim)), float64.
+    def decode(self, x: object, return_coords: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Nearest lattice points of ``x`` (shape (..., dim)), float64 of the same shape.
 
-        The general lattice uses :meth:`closest_point`; the standard lattices override this
-        with their fast structured decoders.
+        The general lattice uses the exact sphere decoder :meth:`closest_point` (ties: the
+        lexicographically smallest integer vector); Zⁿ, Dₙ, E8 and Leech override this with
+        their fast structured decoders (:mod:`leechkit.lattice.decoders`).
+
+        Parameters
+        ----------
+        x : array_like
+            Shape (..., dim): float32, float64 or integer; any leading batch shape.
+        return_coords : bool
+            Also return the integer coordinates ``u`` (int64, shape (..., rank)) of each
+            point in the basis, ``point = u · generator``, computed exactly from the integer
+            vector ``u · integer_generator``.
+
+        Returns
+        -------
+        numpy.ndarray or (numpy.ndarray, numpy.ndarray)
+            The points, and with ``return_coords`` also ``u``.
         """
-        return self.closest_point(x)
+        # Imported here: the decoders package may import lattice modules (Leech) itself.
+        from ..decoders._coordinates import basis_coordinates
+
+        ints = self.closest_point(x, integer=True)
+        points = ints * self.scale
+        return (points, basis_coordinates(self._b, ints)) if return_coords else points
 
     def quantize(self, x: object, step: float) -> np.ndarray:
-        """Nearest points of the scaled lattice ``step · Λ``: ``step · decode(x / step)``."""
+        """Nearest points of the scaled lattice ``step · Λ``: ``step · decode(x / step)``.
+
+        ``x / step`` is formed in float64, in blocks of bounded size, so any batch size
+        needs only a few MB beyond the input and the float64 output.
+        """
+        from ..decoders._batching import map_blocks
+
         if not (np.isscalar(step) and np.isfinite(step) and step > 0):
             raise ValueError(f"step must be a positive finite number, got {step!r}")
-        pts, batch = as_points(x, self.dim)
-        return (self.decode(pts / step) * step).reshape(batch + (self.dim,))
+        return map_blocks(lambda block: self.decode(block / step) * step, x, self.dim)

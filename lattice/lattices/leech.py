@@ -96,6 +96,21 @@ def leech_minimal_vectors_integer() -> np.ndarray:
 class LeechLattice(Lattice):
     """The Leech lattice in the standard scale (see :func:`leech` and the module docstring)."""
 
+    def decode(self, x: object, return_coords: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Nearest points by the fast exact Leech decoder (:func:`leechkit.lattice.decoders.decode_leech`).
+
+        Same contract as :meth:`Lattice.decode`; the points are ``decode_leech_integer(x) / √8``
+        and the coordinates are solved exactly from those integer vectors.
+        """
+        # Imported here: the Leech decoder imports this module.
+        from ..decoders._coordinates import basis_coordinates
+        from ..decoders.leech import decode_leech, decode_leech_integer
+
+        if not return_coords:
+            return decode_leech(x)
+        ints = decode_leech_integer(x)
+        return ints / np.sqrt(8.0), basis_coordinates(self._b, ints)
+
     def minimal_vectors(self, integer: bool = False) -> np.ndarray:
         """The 196,560 minimal vectors in the fixed order of the module docstring.
 

@@ -38,13 +38,49 @@ def _check_dimension(n: object, smallest: int, name: str) -> int:
 class IntegerLattice(Lattice):
     """Zⁿ (see :func:`zn`)."""
 
+    def decode(self, x: object, return_coords: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Nearest points by rounding every coordinate (:func:`leechkit.lattice.decoders.decode_zn`).
+
+        Same contract as :meth:`Lattice.decode`; the tie rule is documented in
+        :mod:`leechkit.lattice.decoders.zn`.
+        """
+        # Imported here: the decoders package may import lattice modules (Leech) itself.
+        from ..decoders._coordinates import with_coordinates
+        from ..decoders.zn import decode_zn
+
+        return with_coordinates(decode_zn(x, self.dim), self._b, self.scale, return_coords)
+
 
 class CheckerboardLattice(Lattice):
     """Dₙ (see :func:`dn`)."""
 
+    def decode(self, x: object, return_coords: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Nearest points by Conway–Sloane's Dₙ rule (:func:`leechkit.lattice.decoders.decode_dn`).
+
+        Same contract as :meth:`Lattice.decode`; the tie rule is documented in
+        :mod:`leechkit.lattice.decoders.dn`.
+        """
+        # Imported here: the decoders package may import lattice modules (Leech) itself.
+        from ..decoders._coordinates import with_coordinates
+        from ..decoders.dn import decode_dn
+
+        return with_coordinates(decode_dn(x, self.dim), self._b, self.scale, return_coords)
+
 
 class E8Lattice(Lattice):
     """E8 in the coordinates D8 ∪ (D8 + ½) (see :func:`e8`)."""
+
+    def decode(self, x: object, return_coords: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Nearest points by Conway–Sloane's E8 decoder (:func:`leechkit.lattice.decoders.decode_e8`).
+
+        Same contract as :meth:`Lattice.decode`; the tie rule is documented in
+        :mod:`leechkit.lattice.decoders.e8`.
+        """
+        # Imported here: the decoders package may import lattice modules (Leech) itself.
+        from ..decoders._coordinates import with_coordinates
+        from ..decoders.e8 import decode_e8
+
+        return with_coordinates(decode_e8(x), self._b, self.scale, return_coords)
 
 
 @cache
