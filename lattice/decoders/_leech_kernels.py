@@ -13,8 +13,12 @@ below go from the 4 × 24 class costs to the best (class per coordinate) subject
 A column's choice is summarised by its *label* ``tⱼ + 2ρⱼ ∈ Z₂²`` (XOR is addition); the
 labels must add up to the *target* ``q + 2m``.
 
-Scratch layout (per thread): ``state`` index ``st = 2s + q`` for a column score ``s`` and
-parity ``q``; arrays are indexed ``[m, column, st]``.
+Layout: W points (*lanes*) are decoded together; every scratch array has the lane as its
+last, contiguous axis, so that the branch-free stages (`_class_costs`, `_column_states`,
+`_word_bounds`) vectorise across points. A column *state* ``st = 2s + q`` is a column score
+``s`` with a parity ``q``; state arrays are indexed ``[m, column, st, lane]``. Selection,
+repair and rebuilding then run per lane. Candidates are numbered ``c = 128m + 64q + w`` with
+``w`` the row of the hexacode word in :func:`~leechkit.lattice.codes.hexacode.hexacode`.
 """
 
 from __future__ import annotations
@@ -95,12 +99,12 @@ def _class_costs(y, cost, par, flip):
 
 
 @numba.njit(cache=True)
-def _column_states(cost, par, flip, F, P, D, best, lab, pen, mpen):
-    """Column vectors and column states, for both m and all lanes.
+def _column_states(cost, par, flip, best, lab, pen, mpen):
+    """Column states for both m and all lanes.
 
-    For the 4-bit column v of column j: ``F`` = Σ cost, ``P`` = ⊕ par, ``D`` = min flip over its
-    four coordinates, built from the row pairs (0, 1) and (2, 3). A state st = 2s + q has the
-    two vectors ``VEC[st, t]``; its options are label t + 2ρ at cost F (ρ = P) or F + D
+    For the 4-bit column v of column j: F = Σ cost, P = ⊕ par, D = min flip over its four
+    coordinates, from the row pairs (0, 1) and (2, 3). A state st = 2s + q has the two
+    vectors ``VEC[st, t]``; its options are label t + 2ρ at cost F (ρ = P) or F + D
     (ρ = 1 − P), so the best option is the cheaper vector vb with its own parity: ``best`` and
     its label ``lab`` (t = 0 on a tie). ``pen[.., e − 1] ≥ 0`` is the extra cost of the option
     with label ``lab ⊕ e``: with the other vector vo and Δ = F(vo) − F(vb), e = 2 (ρ only)
@@ -126,52 +130,49 @@ def _column_states(cost, par, flip, F, P, D, best, lab, pen, mpen):
                     fb[a, ln] = cost[m, i + 2, lo, ln] + cost[m, i + 3, hi, ln]
                     pb[a, ln] = par[m, i + 2, lo, ln] ^ par[m, i + 3, hi, ln]
                     db[a, ln] = min(flip[m, i + 2, lo, ln], flip[m, i + 3, hi, ln])
-            for v in range(16):
-                a = v & 3
-                c = v >> 2
-                for ln in range(W):
-                    F[m, j, v, ln] = fa[a, ln] + fb[c, ln]
-                    P[m, j, v, ln] = pa[a, ln] ^ pb[c, ln]
-                    D[m, j, v, ln] = min(da[a, ln], db[c, ln])
             for st in range(8):
-                v0 = VEC[st, 0]
-                v1 = VEC[st, 1]
+                lo0 = VEC[st, 0] & 3
+                hi0 = VEC[st, 0] >> 2
+                lo1 = VEC[st, 1] & 3
+                hi1 = VEC[st, 1] >> 2
                 for ln in range(W):
-                    f0 = F[m, j, v0, ln]
-                    f1 = F[m, j, v1, ln]
-                    p0 = P[m, j, v0, ln]
-                    p1 = P[m, j, v1, ln]
-                    d0 = D[m, j, v0, ln]
-                    d1 = D[m, j, v1, ln]
+                    f0 = fa[lo0, ln] + fb[hi0, ln]
+                    f1 = fa[lo1, ln] + fb[hi1, ln]
+                    p0 = pa[lo0, ln] ^ pb[hi0, ln]
+                    p1 = pa[lo1, ln] ^ pb[hi1, ln]
+                    d0 = min(da[lo0, ln], db[hi0, ln])
+                    d1 = min(da[lo1, ln], db[hi1, ln])
                     one = f1 < f0
-                    fb_ = f1 if one else f0
-                    db_ = d1 if one else d0
-                    do_ = d0 if one else d1
-                    delta = (f0 if one else f1) - fb_
+                    fbest = f1 if one else f0
+                    dbest = d1 if one else d0
+                    dother = d0 if one else d1
+                    delta = (f0 if one else f1) - fbest
                     same = p0 == p1
-                    best[m, j, st, ln] = fb_
+                    best[m, j, st, ln] = fbest
                     lab[m, j, st, ln] = (1 + 2 * p1) if one else 2 * p0
-                    pen[m, j, st, 0, ln] = delta + (0.0 if same else do_)
-                    pen[m, j, st, 1, ln] = db_
-                    pen[m, j, st, 2, ln] = delta + (do_ if same else 0.0)
-                    mpen[m, j, st, ln] = min(delta, db_)
+                    pen[m, j, st, 0, ln] = delta + (0.0 if same else dother)
+                    pen[m, j, st, 1, ln] = dbest
+                    pen[m, j, st, 2, ln] = delta + (dother if same else 0.0)
+                    mpen[m, j, st, ln] = min(delta, dbest)
 
 
 @numba.njit(cache=True)
-def _word_bounds(best, lab, mpen, bound, errs, low, arg):
+def _word_bounds(best, lab, mpen, bound, errs, low, low2, arg):
     """Lower bounds for the 256 candidates c = 128m + 64q + w, and their least one per lane.
 
     For the hexacode word h = ``HEX[w]`` the unrepaired cost is Σⱼ best[m, j, 2hⱼ + q] and the
     label error ``errs[c]`` = (⊕ⱼ labels) ⊕ (q + 2m). A nonzero error needs at least one
     label change, costing at least minⱼ mpen, which is added to the bound. Couple sums,
     XORs and minima (columns 2k, 2k + 1, over the 16 score pairs) are shared by the four
-    words through each pair. ``low``/``arg``: the least bound and its first index.
+    words through each pair. ``low``/``arg``: the least bound and its first index; ``low2``:
+    the least bound of the other candidates.
     """
     csum = np.empty((3, 16, W))
     clab = np.empty((3, 16, W), dtype=np.int64)
     cmin = np.empty((3, 16, W))
     for ln in range(W):
         low[ln] = np.inf
+        low2[ln] = np.inf
         arg[ln] = 0
     for m in range(2):
         for q in range(2):
@@ -202,6 +203,7 @@ def _word_bounds(best, lab, mpen, bound, errs, low, arg):
                     old_low = low[ln]
                     old_arg = arg[ln]
                     lower = s < old_low
+                    low2[ln] = min(low2[ln], max(old_low, s))
                     low[ln] = s if lower else old_low
                     arg[ln] = cand if lower else old_arg
 
@@ -279,38 +281,43 @@ def _total(best, pen, errs, c, ln, moves):
 
 
 @numba.njit(cache=True)
-def _config_gap(pen, m, q, w, e, ln):
-    """Gap between the best and the second-best label changes of candidate (m, q, w).
+def _config_gap(pen, mpen, m, q, w, e, ln, moves):
+    """Lower bound on how much more any other label change set of candidate (m, q, w) costs.
 
-    The changes (e₁, …, e₆) must add up to the label error e; their cost is Σ pen. A dynamic
-    programme over the columns keeps, per partial sum in Z₂², the two cheapest change sets.
+    ``moves`` is the cheapest change set adding up to the label error e (empty for e = 0), of
+    cost R. Every other set adding up to e is a single change e in another column, a pair
+    (a, b) with a ⊕ b = e in two other columns, or has ≥ 3 changes and then contains a set of
+    ≤ 2 changes adding up to e (cost ≥ R) plus ≥ 2 changes in further columns (≥ the two least
+    ``mpen``). For e = 0 every nonempty set has ≥ 2 changes in distinct columns.
     """
-    t1 = np.full(4, np.inf)
-    t2 = np.full(4, np.inf)
-    n1 = np.empty(4)
-    n2 = np.empty(4)
-    t1[0] = 0.0
+    mp1 = np.inf
+    mp2 = np.inf
+    for j in range(6):
+        v = mpen[m, j, 2 * HEX[w, j] + q, ln]
+        if v < mp1:
+            mp1, mp2 = v, mp1
+        elif v < mp2:
+            mp2 = v
+    if e == 0:
+        return mp1 + mp2
+    a = OTHER[e, 0]
+    b = OTHER[e, 1]
+    cost = 0.0
+    alt = np.inf
     for j in range(6):
         st = 2 * HEX[w, j] + q
-        n1[:] = np.inf
-        n2[:] = np.inf
-        for s in range(4):
-            for d in range(4):
-                extra = pen[m, j, st, d - 1, ln] if d else 0.0
-                for v in (t1[s] + extra, t2[s] + extra):
-                    k = s ^ d
-                    if v < n1[k]:
-                        n2[k] = n1[k]
-                        n1[k] = v
-                    elif v < n2[k]:
-                        n2[k] = v
-        t1[:] = n1
-        t2[:] = n2
-    return t2[e] - t1[e]
+        if moves[j] != 0:
+            cost += pen[m, j, st, moves[j] - 1, ln]
+        if moves[j] != e:
+            alt = min(alt, pen[m, j, st, e - 1, ln])
+        for k in range(6):
+            if k != j and not (moves[j] == a and moves[k] == b):
+                alt = min(alt, pen[m, j, st, a - 1, ln] + pen[m, k, 2 * HEX[w, k] + q, b - 1, ln])
+    return min(alt - cost, mp1 + mp2)
 
 
 @numba.njit(cache=True)
-def _select(best, pen, bound, errs, arg, ln, moves):
+def _select(best, pen, bound, errs, low2, arg, ln, moves):
     """Winning candidate of lane ln: least (total, index), where total ≥ bound.
 
     Starts from the candidate of least bound and evaluates others only where their bound
@@ -320,6 +327,8 @@ def _select(best, pen, bound, errs, arg, ln, moves):
     """
     top_c = arg[ln]
     top = _total(best, pen, errs, top_c, ln, moves)
+    if low2[ln] > top:
+        return top_c, top, low2[ln]  # no other candidate can win: the usual case
     second = np.inf
     for c in range(256):
         if c == top_c:
@@ -336,7 +345,7 @@ def _select(best, pen, bound, errs, arg, ln, moves):
 
 
 @numba.njit(cache=True)
-def _rebuild(y, par, flip, P, lab, c, moves, ln, out):
+def _rebuild(y, par, flip, lab, c, moves, ln, out):
     """Lattice point (√8 units) of candidate c with label changes ``moves``, lane ln.
 
     Returns the least extra cost of another point with the same column vectors and labels:
@@ -354,11 +363,12 @@ def _rebuild(y, par, flip, P, lab, c, moves, ln, out):
         label = lab[m, j, st, ln] ^ moves[j]
         v = VEC[st, label & 1]
         # ρ ≠ the vector's own parity: flip p where that is cheapest (first such row)
-        change = (label >> 1) != P[m, j, v, ln]
         r_flip = 0
         f1 = np.inf
         f2 = np.inf
+        p_free = 0
         for r in range(4):
+            p_free ^= par[m, 4 * j + r, (v >> r) & 1, ln]
             f = flip[m, 4 * j + r, (v >> r) & 1, ln]
             if f < f1:
                 f2 = f1
@@ -366,6 +376,7 @@ def _rebuild(y, par, flip, P, lab, c, moves, ln, out):
                 r_flip = r
             elif f < f2:
                 f2 = f
+        change = (label >> 1) != p_free
         gap = min(gap, min(f2 - f1, 32.0 - 2.0 * f1) if change else f1 + f2)
         for r in range(4):
             i = 4 * j + r
@@ -394,9 +405,6 @@ def decode_batch(x, out, unsure):
         cost = np.empty((2, 24, 2, W))
         par = np.empty((2, 24, 2, W), dtype=np.int64)
         flip = np.empty((2, 24, 2, W))
-        F = np.empty((2, 6, 16, W))
-        P = np.empty((2, 6, 16, W), dtype=np.int64)
-        D = np.empty((2, 6, 16, W))
         best = np.empty((2, 6, 8, W))
         lab = np.empty((2, 6, 8, W), dtype=np.int64)
         pen = np.empty((2, 6, 8, 3, W))
@@ -404,6 +412,7 @@ def decode_batch(x, out, unsure):
         bound = np.empty((256, W))
         errs = np.empty((256, W), dtype=np.int64)
         low = np.empty(W)
+        low2 = np.empty(W)
         arg = np.empty(W, dtype=np.int64)
         moves = np.zeros(6, dtype=np.int64)
         stop = min(n, (blk + 1) * _BLOCK)
@@ -413,16 +422,16 @@ def decode_batch(x, out, unsure):
                 for i in range(24):
                     y[i, ln] = x[row0 + ln, i] * _SQRT8 if ln < lanes else 0.0
             _class_costs(y, cost, par, flip)
-            _column_states(cost, par, flip, F, P, D, best, lab, pen, mpen)
-            _word_bounds(best, lab, mpen, bound, errs, low, arg)
+            _column_states(cost, par, flip, best, lab, pen, mpen)
+            _word_bounds(best, lab, mpen, bound, errs, low, low2, arg)
             for ln in range(lanes):
-                c, total, second = _select(best, pen, bound, errs, arg, ln, moves)
+                c, total, second = _select(best, pen, bound, errs, low2, arg, ln, moves)
                 row = row0 + ln
                 # runner-up: in the winner's columns, in another candidate, or in other labels
-                gap = _rebuild(y, par, flip, P, lab, c, moves, ln, out[row])
+                gap = _rebuild(y, par, flip, lab, c, moves, ln, out[row])
                 gap = min(gap, second - total)
                 e = errs[c, ln]
-                gap = min(gap, _config_gap(pen, c >> 7, (c >> 6) & 1, c & 63, e, ln))
+                gap = min(gap, _config_gap(pen, mpen, c >> 7, (c >> 6) & 1, c & 63, e, ln, moves))
                 ymax = 0.0
                 for i in range(24):
                     ymax = max(ymax, abs(y[i, ln]))

@@ -30,13 +30,15 @@ total cost, such that the bits ``b`` form a Golay codeword and ``Σ p ≡ m``. T
    columns), the least change inside the winner's columns) behind. Where that gap is within
    the float64 error bound, the point is decided exactly instead (below).
 
-Operation count per point: ≈ 700 for the class costs, ≈ 2,600 for the 96 column states
-(16 vectors per column and m from pair sums), ≈ 3,000 for the 256 candidate bounds (sum,
-label XOR and least change, shared through the couples), ≈ 1,000 for the selection, the
-repairs and the certification: ≈ 7k operations, branch-free except steps 4–5 and
-vectorised across lanes of points. Vardy and Be'ery's decoder needs 3,595 operations in the
-worst case (about half of this), without certification; this layout trades operations for
-SIMD-friendly, branch-free loops.
+Operation count per point (additions, comparisons, XORs, selects): ≈ 1,000 for the class
+costs, ≈ 2,400 for the 96 column states (each from the row-pair sums of its two vectors),
+≈ 4,200 for the 256 candidate bounds (couple sums, XORs and minima, then per word two
+additions, two XORs, two minima and the running minimum), and ≈ 500–1,500 for selection,
+repairs (1–2 per point on Gaussian input), rebuilding and certification: ≈ 8–9k in all,
+branch-free except the last part and vectorised across lanes of points. Vardy and Be'ery's
+decoder needs 3,595 operations in the worst case, without certification; this layout
+spends more operations for branch-free, SIMD-friendly loops, and most of its time in the
+candidate bounds and the column states.
 
 Exactness and ties
 ------------------
