@@ -357,7 +357,7 @@ def _rebuild(y, par, flip, lab, c, moves, ln, out):
     m = c >> 7
     q = (c >> 6) & 1
     w = c & 63
-    gap = np.inf
+    gap = 32.0  # the other integer of an unflipped coordinate's class
     for j in range(6):
         st = 2 * HEX[w, j] + q
         label = lab[m, j, st, ln] ^ moves[j]

@@ -49,9 +49,9 @@ cost. A decision is certified when the runner-up is more than ``2⁻⁴⁰·(64 
 (about 6·10⁻¹¹ near the origin, 3·10⁻⁶ at ``|xᵢ| ≈ 10⁶``, in squared √8 units). Otherwise (exact
 ties, points rounded from a tie, deep holes) the point goes to
 :meth:`leechkit.lattice.lattices.base.Lattice.closest_point`, which decides in exact rational
-arithmetic: rare on generic input (none in 10⁶ Gaussian points), about 300 points/s where
-every point is a near-tie. Beyond ``|xᵢ| ≥ 2⁵⁰`` (no fractional bits left in ``√8·x``) the
-input is rejected.
+arithmetic: none in 2·10⁶ Gaussian points, but only 25–50 points/s where every point is
+a near-tie (midpoints of lattice points, deep holes). Beyond ``|xᵢ| ≥ 2⁵⁰`` (no fractional
+bits left in ``√8·x``) the input is rejected.
 
 Ties between exactly equidistant lattice points (they need equal norms and ``x ⊥ p − q``)
 follow the exact decoder's rule: the lexicographically smallest integer vector (√8 units).
