@@ -64,8 +64,8 @@ def decode_with(kernel: Kernel, x: object, dim: int, what: str = "x") -> np.ndar
     Raises
     ------
     TypeError, ValueError
-        As :func:`check_points`; ValueError also for NaN, infinite or too-large entries
-        (``Σ|xᵢ| ≥ 2⁵⁰`` in a row, where float64 rounding stops being exact).
+        As :func:`check_points`; ValueError also for NaN, infinite or too-large rows (see
+        :data:`._root_kernels.MAGNITUDE_LIMIT`).
     """
     arr = check_points(x, dim, what)
     out = np.empty(arr.shape, dtype=np.float64)
@@ -82,7 +82,7 @@ def decode_with(kernel: Kernel, x: object, dim: int, what: str = "x") -> np.ndar
     if refused:
         raise ValueError(
             f"{what} contains NaN or infinite values, or rows too large to decode exactly "
-            f"(sum of |coordinates| ≥ 2**50): {refused} row(s)"
+            f"(Σ|xᵢ| ≥ 2**50; for E8 ‖x‖ ≥ 2**50): {refused} row(s)"
         )
     return out
 

@@ -6,7 +6,7 @@ D8 + ½ (the Dₙ rule on the nearest half-integers) and keep the nearer of the 
 error to the nearest half-integer has size exactly ``½ − |xᵢ − rint(xᵢ)|``: the two squared
 distances then differ by a short sum of exact floats, which is evaluated exactly whenever it
 is within 1e-9 of zero. The decoder is therefore exact for every finite input with
-``Σ|xᵢ| < 2⁵⁰`` (checked against exact rational arithmetic in the tests).
+``‖x‖ < 2⁵⁰`` (checked against exact rational arithmetic in the tests).
 
 Ties
 ----
@@ -50,7 +50,7 @@ def decode_e8(x: object) -> np.ndarray:
     Raises
     ------
     ValueError
-        For NaN or infinite entries, rows with ``Σ|xᵢ| ≥ 2⁵⁰``, or a last dimension ≠ 8.
+        For NaN or infinite entries, rows with ``‖x‖ ≥ 2⁵⁰``, or a last dimension ≠ 8.
     TypeError
         For non-real dtypes.
 
