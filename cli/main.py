@@ -7,6 +7,9 @@ Subcommands
     theta-series coefficients, evenness and unimodularity, all computed on the spot.
 ``vectors NAME -o FILE``
     Write the minimal vectors of a lattice to ``.npy`` or ``.csv``.
+``bench decode``
+    Decodes per second of the fast decoders against the general baselines
+    (:mod:`leechkit.cli.bench`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from leechkit.cli import bench
 from leechkit.lattice import Lattice, dn, e8, leech, zn
 
 __all__ = ["build_parser", "lattice_by_name", "main"]
@@ -106,6 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
     vec.add_argument("-o", "--output", required=True, help="file ending in .npy or .csv")
     vec.add_argument("--integer", action="store_true", help="integer units (Leech: times √8)")
     vec.set_defaults(func=_cmd_vectors)
+
+    bench_parser = sub.add_parser("bench", help="benchmarks")
+    benchmarks = bench_parser.add_subparsers(dest="benchmark", required=True)
+    decode = benchmarks.add_parser("decode", help="decodes per second of the fast decoders vs baselines")
+    bench.add_arguments(decode)
+    decode.set_defaults(func=lambda args: bench.run(args, "leechkit bench decode"))
     return parser
 
 

@@ -271,3 +271,18 @@ def test_many_random_points_match_reference(lat):
         [rng.normal(size=(5000, lat.dim)) * 2, rng.integers(-16, 17, size=(5000, lat.dim)) / 4.0]
     )
     assert_nearest(lat, x)
+
+
+@pytest.mark.parametrize("decoder", [decode_zn, decode_dn, decode_e8])
+def test_decode_into_out_and_in_place(decoder):
+    x = np.random.default_rng(13).normal(size=(300, 8)) * 3
+    expected = decoder(x)
+    out = np.empty_like(x)
+    assert decoder(x, out=out) is out and np.array_equal(out, expected)
+    y = x.copy()
+    decoder(y, out=y)  # in place: every row is read before it is overwritten
+    assert np.array_equal(y, expected)
+    with pytest.raises(ValueError, match="out must be"):
+        decoder(x, out=np.empty((300, 8), dtype=np.float32))
+    with pytest.raises(ValueError, match="out must be"):
+        decoder(x, out=np.empty((8, 300)).T)

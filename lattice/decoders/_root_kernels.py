@@ -66,19 +66,21 @@ def dn_kernel(x: np.ndarray, out: np.ndarray) -> int:
         parity = 0.0
         worst = -1.0
         k = 0
+        step = 1.0
         for i in range(n):
             xi = np.float64(x[p, i])
             mag += abs(xi)
             f = np.rint(xi)
-            out[p, i] = f
             parity += f
             err = abs(xi - f)
             if err > worst:
                 worst = err
                 k = i
+                step = 1.0 if xi >= f else -1.0
+            out[p, i] = f  # after the last read of x[p, i]: out may be x itself
         if mag < MAGNITUDE_LIMIT:
             if np.int64(parity) & 1:
-                out[p, k] += 1.0 if np.float64(x[p, k]) >= out[p, k] else -1.0
+                out[p, k] += step
         else:
             bad += 1
     return bad

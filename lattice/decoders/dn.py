@@ -29,7 +29,7 @@ from ._root_kernels import dn_kernel
 __all__ = ["decode_dn"]
 
 
-def decode_dn(x: object, n: int | None = None) -> np.ndarray:
+def decode_dn(x: object, n: int | None = None, out: np.ndarray | None = None) -> np.ndarray:
     """Nearest points of Dₙ, n = ``x.shape[-1]`` ≥ 2.
 
     Parameters
@@ -38,6 +38,9 @@ def decode_dn(x: object, n: int | None = None) -> np.ndarray:
         Shape (..., n), float32, float64 or integer; any leading batch shape.
     n : int, optional
         Required last dimension; by default whatever ``x`` has.
+    out : numpy.ndarray, optional
+        Writeable C-contiguous float64 array of the shape of ``x`` to decode into (reusing
+        one saves the page faults of a fresh result).
 
     Returns
     -------
@@ -62,4 +65,4 @@ def decode_dn(x: object, n: int | None = None) -> np.ndarray:
         n = arr.shape[-1] if arr.ndim else 0
     if n < 2:
         raise ValueError(f"x must have last dimension n ≥ 2 for Dn, got shape {arr.shape}")
-    return decode_with(dn_kernel, arr, n)
+    return decode_with(dn_kernel, arr, n, out=out)

@@ -33,7 +33,7 @@ from ._root_kernels import e8_kernel
 __all__ = ["decode_e8"]
 
 
-def decode_e8(x: object) -> np.ndarray:
+def decode_e8(x: object, out: np.ndarray | None = None) -> np.ndarray:
     """Nearest points of E8 (minimal norm 2, covering radius 1).
 
     Parameters
@@ -41,6 +41,9 @@ def decode_e8(x: object) -> np.ndarray:
     x : array_like
         Shape (..., 8), float32, float64 or integer; any leading batch shape. float32 is
         read as is (no float64 copy of the input is made).
+    out : numpy.ndarray, optional
+        Writeable C-contiguous float64 array of the shape of ``x`` to decode into (reusing
+        one saves the page faults of a fresh result).
 
     Returns
     -------
@@ -59,4 +62,4 @@ def decode_e8(x: object) -> np.ndarray:
     >>> decode_e8([[0.4, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4]])
     array([[0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5]])
     """
-    return decode_with(e8_kernel, x, 8)
+    return decode_with(e8_kernel, x, 8, out=out)

@@ -25,7 +25,7 @@ from ._root_kernels import zn_kernel
 __all__ = ["decode_zn"]
 
 
-def decode_zn(x: object, n: int | None = None) -> np.ndarray:
+def decode_zn(x: object, n: int | None = None, out: np.ndarray | None = None) -> np.ndarray:
     """Nearest points of Zⁿ, n = ``x.shape[-1]``.
 
     Parameters
@@ -34,6 +34,9 @@ def decode_zn(x: object, n: int | None = None) -> np.ndarray:
         Shape (..., n), float32, float64 or integer; any leading batch shape.
     n : int, optional
         Required last dimension; by default whatever ``x`` has.
+    out : numpy.ndarray, optional
+        Writeable C-contiguous float64 array of the shape of ``x`` to decode into (reusing
+        one saves the page faults of a fresh result).
 
     Returns
     -------
@@ -56,4 +59,4 @@ def decode_zn(x: object, n: int | None = None) -> np.ndarray:
     arr = np.asarray(x)
     if n is None:
         n = arr.shape[-1] if arr.ndim else 1
-    return decode_with(zn_kernel, arr, n)
+    return decode_with(zn_kernel, arr, n, out=out)
