@@ -285,8 +285,8 @@ def _config_gap(pen, mpen, m, q, w, e, ln, moves):
     """Lower bound on how much more any other label change set of candidate (m, q, w) costs.
 
     ``moves`` is the cheapest change set adding up to the label error e (empty for e = 0), of
-    cost R. Every other set adding up to e is a single change e in another column, a pair
-    (a, b) with a ⊕ b = e in two other columns, or has ≥ 3 changes and then contains a set of
+    cost R. Every other set adding up to e is a single change e in some column, a pair
+    (a, b) with a ⊕ b = e in two distinct columns, or has ≥ 3 changes and then contains a set of
     ≤ 2 changes adding up to e (cost ≥ R) plus ≥ 2 changes in further columns (≥ the two least
     ``mpen``). For e = 0 every nonempty set has ≥ 2 changes in distinct columns.
     """
