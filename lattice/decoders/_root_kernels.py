@@ -139,9 +139,12 @@ def _e8_block(x: np.ndarray, out: np.ndarray, start: int, stop: int, xt: np.ndar
     the block vectorize (SIMD across points); ``rows`` holds per-row results.
     """
     n = stop - start
+    # Flat views: constant-stride addressing for the transposes.
+    flat_x = x[start:stop].reshape(8 * n)
+    flat_out = out[start:stop].reshape(8 * n)
     for j in range(n):
         for i in range(8):
-            xt[i * _BLOCK + j] = np.float64(x[start + j, i])
+            xt[i * _BLOCK + j] = np.float64(flat_x[8 * j + i])
     # Pass 1, SIMD over rows: everything the choice between the cosets needs.
     for j in range(n):
         norm = 0.0
@@ -161,9 +164,9 @@ def _e8_block(x: np.ndarray, out: np.ndarray, start: int, stop: int, xt: np.ndar
             floors += np.floor(xi)
             total += a
             k0 = i if a > worst else k0
-            worst = a if a > worst else worst
             k1 = i if a < least else k1
-            least = a if a < least else least
+            worst = max(worst, a)
+            least = min(least, a)
         odd0 = parity - 2.0 * np.floor(0.5 * parity)
         odd1 = floors - 2.0 * np.floor(0.5 * floors)
         rows[0, j] = odd0 * (1.0 - 2.0 * worst) - 2.0 + total - 2.0 * odd1 * least
@@ -194,11 +197,11 @@ def _e8_block(x: np.ndarray, out: np.ndarray, start: int, stop: int, xt: np.ndar
     # Pass 4, per row: write back and move one coordinate where the parity is odd.
     for j in range(n):
         for i in range(8):
-            out[start + j, i] = ot[i * _BLOCK + j]
+            flat_out[8 * j + i] = ot[i * _BLOCK + j]
         half = rows[0, j] > 0.0
         k = np.int64(rows[7, j] if half else rows[6, j])
         odd = rows[3, j] if half else rows[2, j]
-        out[start + j, k] += odd * (1.0 if xt[k * _BLOCK + j] >= out[start + j, k] else -1.0)
+        flat_out[8 * j + k] += odd * (1.0 if xt[k * _BLOCK + j] >= flat_out[8 * j + k] else -1.0)
     return refused
 
 
