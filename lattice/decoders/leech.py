@@ -126,8 +126,8 @@ def decode_leech_integer(x: object) -> np.ndarray:
     -------
     numpy.ndarray
         int64 array of the same shape: the closest point ``p`` with ``p/√8 ∈ Λ₂₄``, i.e.
-        ``p ≡ m·1 + 2c (mod 4)`` and ``Σ p ≡ 4m (mod 8)``. See the module docstring for the
-        tie rule and the float64 resolution.
+        ``p ≡ m·1 + 2c (mod 4)`` and ``Σ p ≡ 4m (mod 8)``. See the module docstring for
+        exactness and the tie rule.
 
     Raises
     ------
@@ -138,8 +138,9 @@ def decode_leech_integer(x: object) -> np.ndarray:
 
     Examples
     --------
-    >>> decode_leech_integer(np.full(24, 0.3))[:4]
-    array([0, 0, 0, 0])
+    >>> p = decode_leech_integer(np.full(24, 0.3))  # nearer to (−3, 1²³)/√8 than to 0
+    >>> p[:4], int(p.sum() % 8)
+    (array([-3,  1,  1,  1]), 4)
     """
     return _decode(x, np.int64)
 
