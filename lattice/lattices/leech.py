@@ -111,6 +111,28 @@ class LeechLattice(Lattice):
         ints = decode_leech_integer(x)
         return ints / np.sqrt(8.0), basis_coordinates(self._b, ints)
 
+    def random_automorphism(self, rng: object = None) -> np.ndarray:
+        """A random automorphism of Λ₂₄: a uniform element of the monomial subgroup 2¹²:M₂₄ of Co₀.
+
+        See :func:`leechkit.lattice.lattices.automorphisms.random_leech_automorphism`: a
+        Golay-code preserving permutation from M₂₄ followed by the sign change on a Golay
+        codeword (SPLAG ch. 10 §3.3).
+
+        Parameters
+        ----------
+        rng : None, int or numpy.random.Generator
+            Source of randomness (an int is a seed).
+
+        Returns
+        -------
+        numpy.ndarray
+            (24, 24) int64 signed permutation matrix ``M`` with ``M Λ₂₄ = Λ₂₄`` (act on rows
+            with ``X @ M.T``); it permutes the 196,560 minimal vectors.
+        """
+        from .automorphisms import random_leech_automorphism
+
+        return random_leech_automorphism(rng)
+
     def minimal_vectors(self, integer: bool = False) -> np.ndarray:
         """The 196,560 minimal vectors in the fixed order of the module docstring.
 

@@ -82,6 +82,27 @@ class E8Lattice(Lattice):
 
         return with_coordinates(decode_e8(x), self._b, self.scale, return_coords)
 
+    def random_automorphism(self, rng: object = None) -> np.ndarray:
+        """A random automorphism of E8: a uniform element of W(D₈) = 2⁷:S₈ ⊂ W(E8).
+
+        See :func:`leechkit.lattice.lattices.automorphisms.random_e8_automorphism`: a
+        coordinate permutation with an even number of sign changes.
+
+        Parameters
+        ----------
+        rng : None, int or numpy.random.Generator
+            Source of randomness (an int is a seed).
+
+        Returns
+        -------
+        numpy.ndarray
+            (8, 8) int64 signed permutation matrix ``M`` with ``M E8 = E8`` (act on rows with
+            ``X @ M.T``); it permutes the 240 roots.
+        """
+        from .automorphisms import random_e8_automorphism
+
+        return random_e8_automorphism(rng)
+
 
 @cache
 def zn(n: int) -> IntegerLattice:
