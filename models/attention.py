@@ -1,0 +1,216 @@
+"""Causal multi-head attention with the LILA transformers' lattice variants, done honestly.
+
+Every mode runs through :func:`torch.nn.functional.scaled_dot_product_attention` with a causal
+mask and supports a key/value cache. Heads have width ``d = head_dim``; a lattice kernel acts
+on the ``d / n`` consecutive ``n``-D blocks of a head (``n = 24`` Leech, ``8`` E8) as
+``x ↦ x @ kernel`` with ``kernel = Fᵀ`` for a frame ``F`` (:mod:`leechkit.models.kernels`) or
+the seeds' placeholder ``Q``.
+
+Modes
+-----
+``"vanilla"``
+    Standard causal attention: learned ``q, k, v``; scores ``q·k / √d``.
+``"rotate"``
+    The seeds' LeechAttention: learned ``q, k, v``, then ``q ↦ qK`` and ``k ↦ kK`` blockwise.
+    Since ``K`` is orthogonal, ``(qK)(kK)ᵀ = qkᵀ``: the scores are exactly the vanilla scores
+    with the same weights (kept for reproduction; the tests prove the equality).
+``"frozen_qk"``
+    What the seeds' text claims: no trainable query or key projection; ``q = k = x_h K``
+    blockwise on each head's slice ``x_h`` of the input; ``v`` learned. The scores are
+    ``⟨x_h,i, x_h,j⟩ / √d`` for *any* orthogonal kernel — the lattice does not enter.
+``"e8_bias"``
+    E8-LILA's geometric bias: learned ``q, k, v`` and, per head, a unit E8 root direction
+    ``u_h`` (:func:`e8_head_directions`) and a learnable scale ``β_h`` (initially 0):
+    scores ``q·k / √d + β_h (q[:8]·u_h)(k[:8]·u_h)``. The bias is ``q[:8]ᵀ (β_h u_h u_hᵀ) k[:8]``,
+    a rank-one change of the bilinear form that learned projections could also represent. It
+    is computed inside SDPA by appending one feature to ``q`` (``β_h √d (q[:8]·u_h)``) and to
+    ``k`` (``k[:8]·u_h``), zero-padded to 8 extra features, with the scale kept at ``1/√d``.
+``"conway"``
+    Monster-LILA's attention done right: frozen ``q`` as in ``"frozen_qk"`` and ``k`` from the
+    input block moved by a lattice automorphism ``g`` first: ``k = (g x_h) K`` blockwise, i.e.
+    ``k = x_h gᵀ K``. With an orthogonal ``K`` the scores are ``⟨x_h,i, g x_h,j⟩ / √d``. ``g``
+    is a uniform element of 2¹²:M₂₄ ⊂ Co₀ (Leech) or W(D₈) ⊂ W(E8)
+    (:mod:`leechkit.lattice.lattices.automorphisms`), fixed per block by the configuration's
+    ``automorphism_seed`` plus the block index. (Monster-LILA permutes key features by a
+    random permutation, which is not a lattice automorphism, and has no causal mask.)
+
+Frozen matrices (kernels, automorphisms, head directions) are registered buffers, never
+parameters.
+
+References
+----------
+A. Vaswani et al., "Attention is all you need", NeurIPS 2017.
+A. Karpathy, nanoGPT ``model.py`` (the layout of the causal self-attention).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from leechkit.lattice import e8, leech
+
+from .config import LATTICE_MODES, LatticeTransformerConfig
+from .kernels import e8_head_directions, lattice_frame, lila_placeholder_kernel
+
+__all__ = ["KVCache", "LatticeAttention", "kernel_for"]
+
+#: A layer's key/value cache: ``(k, v)`` of shapes (B, H, S, d_k) and (B, H, S, d).
+KVCache = tuple[torch.Tensor, torch.Tensor]
+
+
+def kernel_for(config: LatticeTransformerConfig) -> torch.Tensor:
+    """The ``n × n`` block kernel used as ``x ↦ x @ kernel`` for a configuration.
+
+    Parameters
+    ----------
+    config : LatticeTransformerConfig
+        ``kernel="frame"`` gives ``Fᵀ`` for the lattice frame ``F``; ``"placeholder"`` the
+        seeds' ``Q``.
+
+    Returns
+    -------
+    torch.Tensor
+        Orthogonal ``(n, n)`` matrix in the default dtype (the placeholder is computed in
+        float32, as in the seeds, then converted).
+    """
+    if config.kernel == "placeholder":
+        return lila_placeholder_kernel(24).to(torch.get_default_dtype())
+    return lattice_frame(config.lattice).T.contiguous()
+
+
+class LatticeAttention(nn.Module):
+    """Causal multi-head self-attention in one of the modes of the module docstring.
+
+    Parameters
+    ----------
+    config : LatticeTransformerConfig
+        Widths, mode, lattice, kernel, dropout and bias.
+    layer_index : int
+        Index of the block (selects the automorphism in ``"conway"`` mode).
+    """
+
+    def __init__(self, config: LatticeTransformerConfig, layer_index: int = 0):
+        super().__init__()
+        self.mode = config.attention
+        self.n_head = config.n_head
+        self.head_dim = config.head_dim
+        self.block = config.lattice_dim
+        self.dropout = float(config.dropout)
+        d = config.d_model
+        if self.mode in ("frozen_qk", "conway"):
+            self.value = nn.Linear(d, d, bias=config.bias)
+        else:
+            self.qkv = nn.Linear(d, 3 * d, bias=config.bias)
+        self.proj = nn.Linear(d, d, bias=config.bias)
+        self.resid_dropout = nn.Dropout(config.dropout)
+        if self.mode in LATTICE_MODES:
+            self.register_buffer("kernel", kernel_for(config))
+        if self.mode == "conway":
+            seed = config.automorphism_seed + layer_index
+            lat = leech() if config.lattice == "leech" else e8()
+            g = torch.from_numpy(lat.random_automorphism(seed)).to(torch.get_default_dtype())
+            self.register_buffer("automorphism", g)
+            self.register_buffer("key_kernel", g.T @ self.kernel)
+        if self.mode == "e8_bias":
+            self.register_buffer("head_directions", e8_head_directions(self.n_head))
+            self.head_scales = nn.Parameter(torch.zeros(self.n_head))
+
+    def _heads(self, t: torch.Tensor) -> torch.Tensor:
+        b, n, _ = t.shape
+        return t.view(b, n, self.n_head, -1).transpose(1, 2)
+
+    def _blockwise(self, t: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+        shape = t.shape
+        return (t.reshape(*shape[:-1], -1, self.block) @ kernel.to(t.dtype)).reshape(shape)
+
+    def project(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Queries, keys and values of ``x`` as used by SDPA, each (B, H, T, ·).
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            (B, T, d_model) input of the layer.
+
+        Returns
+        -------
+        tuple of torch.Tensor
+            ``(q, k, v)``; in ``"e8_bias"`` mode ``q`` and ``k`` carry the 8 extra bias
+            features (module docstring).
+        """
+        if self.mode in ("frozen_qk", "conway"):
+            xh = self._heads(x)
+            q = self._blockwise(xh, self.kernel)
+            k = q if self.mode == "frozen_qk" else self._blockwise(xh, self.key_kernel)
+            return q, k, self._heads(self.value(x))
+        q, k, v = (self._heads(t) for t in self.qkv(x).split(x.shape[-1], dim=2))
+        if self.mode == "rotate":
+            q, k = self._blockwise(q, self.kernel), self._blockwise(k, self.kernel)
+        elif self.mode == "e8_bias":
+            u = self.head_directions.to(q.dtype)
+            pq = torch.einsum("bhtd,hd->bht", q[..., :8], u)
+            pk = torch.einsum("bhtd,hd->bht", k[..., :8], u)
+            scaled = pq * (self.head_scales.to(q.dtype).view(1, -1, 1) * math.sqrt(self.head_dim))
+            pad = q.new_zeros(*q.shape[:-1], 7)
+            q = torch.cat([q, scaled.unsqueeze(-1), pad], dim=-1)
+            k = torch.cat([k, pk.unsqueeze(-1), pad], dim=-1)
+        return q, k, v
+
+    @staticmethod
+    def _mask(t_q: int, t_k: int, device: torch.device) -> torch.Tensor:
+        """Boolean (t_q, t_k) mask: query i (absolute position t_k − t_q + i) sees keys ≤ it."""
+        return torch.ones(t_q, t_k, dtype=torch.bool, device=device).tril(diagonal=t_k - t_q)
+
+    def forward(
+        self, x: torch.Tensor, past_kv: KVCache | None = None, use_cache: bool = False
+    ) -> tuple[torch.Tensor, KVCache | None]:
+        """Attend causally over the cached and the new positions.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            (B, T, d_model) new positions.
+        past_kv : tuple of torch.Tensor, optional
+            The cache of the earlier positions, as returned with ``use_cache=True``.
+        use_cache : bool
+            Return the updated cache.
+
+        Returns
+        -------
+        tuple
+            ``(y, present)``: (B, T, d_model) output and the cache (None unless ``use_cache``).
+        """
+        b, t, c = x.shape
+        q, k, v = self.project(x)
+        if past_kv is not None:
+            k = torch.cat([past_kv[0], k], dim=2)
+            v = torch.cat([past_kv[1], v], dim=2)
+        present = (k, v) if use_cache else None
+        t_k = k.shape[2]
+        drop = self.dropout if self.training else 0.0
+        scale = 1.0 / math.sqrt(self.head_dim)
+        if t == t_k:
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=drop, is_causal=True, scale=scale)
+        elif t == 1:
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=drop, scale=scale)
+        else:
+            mask = self._mask(t, t_k, x.device)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop, scale=scale)
+        y = y.transpose(1, 2).reshape(b, t, c)
+        return self.resid_dropout(self.proj(y)), present
+
+    def attention_scores(self, x: torch.Tensor) -> torch.Tensor:
+        """The causally masked pre-softmax scores (B, H, T, T) of ``x`` (−inf above the diagonal).
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            (B, T, d_model) input.
+        """
+        q, k, _ = self.project(x)
+        scores = (q @ k.transpose(-2, -1)) / math.sqrt(self.head_dim)
+        t = x.shape[1]
+        return scores.masked_fill(~self._mask(t, t, x.device), float("-inf"))

@@ -1,0 +1,235 @@
+"""The resonance loss: how close 24-D (8-D) blocks of hidden states point to lattice directions.
+
+Definition
+----------
+Split the last dimension of the hidden states ``h`` into blocks ``h_b`` of the lattice
+dimension ``n``. For a finite set ``V`` of directions (all minimal vectors of the lattice, or
+the rows of a frame or of the seeds' placeholder kernel)
+
+    ρ(h_b) = max_{v ∈ V} ⟨h_b, v⟩ / (‖h_b‖ ‖v‖),      loss = 1 − mean_b ρ(h_b).
+
+``ρ = 0`` for a zero block. Against the 196,560 Leech minimal vectors (240 E8 roots), which
+contain ``−v`` with every ``v``, ``ρ ≥ 0``; the seeds compare only to the 24 rows of their
+placeholder matrix (``target="frame"`` here) and then ``ρ`` can be negative.
+
+Exact maximum, gradients
+------------------------
+On CPU the maximizing vector ``v*`` is found by the exact structured search
+:func:`leechkit.lattice.quantizers.nearest_minimal_vector` on the detached float64 values
+(never the 196,560 × 24 product); on other devices by a chunked product of the normalized
+blocks with one vector of each ± pair (``max ⟨h, v⟩ = max |⟨h, v⟩|`` over the pairs) in the
+hidden states' dtype, with bounded memory. Then ``ρ`` is recomputed in torch with ``v*`` as a
+constant, so gradients flow to the hidden states: the maximum of finitely many smooth
+functions is differentiable wherever the maximizer is unique (almost everywhere), with the
+gradient of the active cosine. The matrix-product path breaks exact or near ties (within the
+rounding of its dtype) by a different rule than the exact search, which changes ``ρ`` by at
+most that rounding.
+
+References
+----------
+J. H. Conway and N. J. A. Sloane, SPLAG, ch. 4 §11 (the 196,560 minimal vectors).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import torch
+from torch import nn
+
+from leechkit.lattice.quantizers import index_to_vector, nearest_minimal_vector, vector_to_index
+
+from .kernels import LATTICE_DIMS, check_lattice, lattice_frame
+
+__all__ = ["ResonanceLoss", "max_cosine"]
+
+_METHODS = ("auto", "structured", "matmul")
+_EPS = 1e-12
+
+
+@lru_cache(maxsize=2)
+def _half_table(lattice: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One vector of each ± pair (first nonzero entry positive, unit length), and the indices
+    of ``+v`` and ``−v`` in ``minimal_vectors()`` order."""
+    count = 196560 if lattice == "leech" else 240
+    vecs = index_to_vector(np.arange(count), lattice, integer=True)
+    first = vecs[np.arange(count), np.argmax(vecs != 0, axis=1)]
+    half = vecs[first > 0]
+    pos = vector_to_index(half, lattice, integer=True)
+    neg = vector_to_index(-half, lattice, integer=True)
+    unit = half / np.linalg.norm(half[0])
+    return unit, pos, neg
+
+
+_DEVICE_TABLES: dict[tuple[str, str, torch.dtype], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+
+
+def _device_table(lattice: str, device: torch.device, dtype: torch.dtype):
+    key = (lattice, str(device), dtype)
+    if key not in _DEVICE_TABLES:
+        unit, pos, neg = _half_table(lattice)
+        _DEVICE_TABLES[key] = (
+            torch.from_numpy(unit).to(device=device, dtype=dtype),
+            torch.from_numpy(pos).to(device),
+            torch.from_numpy(neg).to(device),
+        )
+    return _DEVICE_TABLES[key]
+
+
+def _indices_matmul(flat: torch.Tensor, lattice: str, chunk_elements: int) -> torch.Tensor:
+    unit, pos, neg = _device_table(lattice, flat.device, flat.dtype)
+    rows = max(1, chunk_elements // unit.shape[0])
+    out = torch.empty(flat.shape[0], dtype=torch.int64, device=flat.device)
+    for start in range(0, flat.shape[0], rows):
+        dots = flat[start : start + rows] @ unit.T
+        best = dots.abs().argmax(dim=1)
+        sign = dots.gather(1, best[:, None])[:, 0] >= 0
+        out[start : start + rows] = torch.where(sign, pos[best], neg[best])
+    return out
+
+
+def _check_blocks(hidden: object, n: int) -> torch.Tensor:
+    if not isinstance(hidden, torch.Tensor):
+        raise TypeError(f"hidden states must be a torch.Tensor, got {type(hidden).__name__}")
+    if not hidden.is_floating_point():
+        raise TypeError(f"hidden states must be floating point, got {hidden.dtype}")
+    if hidden.ndim == 0 or hidden.shape[-1] % n:
+        raise ValueError(
+            f"the last dimension of the hidden states ({tuple(hidden.shape)}) must be a multiple of {n}"
+        )
+    return hidden.reshape(*hidden.shape[:-1], -1, n)
+
+
+def max_cosine(
+    hidden: torch.Tensor,
+    lattice: str = "leech",
+    vectors: torch.Tensor | None = None,
+    method: str = "auto",
+    chunk_elements: int = 1 << 26,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Largest cosine of each ``n``-D block of ``hidden`` with a set of lattice directions.
+
+    Parameters
+    ----------
+    hidden : torch.Tensor
+        (..., k·n) floating tensor; the last dimension is split into ``k`` blocks of ``n``
+        (24 Leech, 8 E8).
+    lattice : {"leech", "e8"}
+        Lattice of the blocks.
+    vectors : torch.Tensor, optional
+        (m, n) explicit directions (e.g. a frame's rows); by default all minimal vectors.
+    method : {"auto", "structured", "matmul"}
+        Search for the minimal vectors: exact structured search (CPU tensors only), chunked
+        matrix product, or ``"auto"`` (structured on CPU, matmul elsewhere). Ignored with
+        ``vectors``.
+    chunk_elements : int
+        Matrix-product entries per chunk (memory bound of the ``"matmul"`` path).
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        ``(cosines, indices)`` of shape (..., k): the maximal cosine (differentiable with
+        respect to ``hidden``) and the index of the maximizing vector (in
+        ``minimal_vectors()`` order, or a row of ``vectors``).
+
+    Raises
+    ------
+    TypeError
+        ``hidden`` is not a floating tensor.
+    ValueError
+        The last dimension is not a multiple of ``n``; an unknown lattice or method; a
+        structured search on a non-CPU tensor; ``vectors`` of the wrong width.
+    """
+    lattice = check_lattice(lattice)
+    n = LATTICE_DIMS[lattice]
+    blocks = _check_blocks(hidden, n)
+    if method not in _METHODS:
+        raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+    norms = blocks.norm(dim=-1)
+    if vectors is not None:
+        if vectors.ndim != 2 or vectors.shape[1] != n:
+            raise ValueError(f"vectors must have shape (m, {n}), got {tuple(vectors.shape)}")
+        unit = vectors.to(blocks) / vectors.to(blocks).norm(dim=-1, keepdim=True)
+        cos = (blocks @ unit.T) / norms.clamp_min(_EPS).unsqueeze(-1)
+        best, idx = cos.max(dim=-1)
+        return torch.where(norms > 0, best, torch.zeros_like(best)), idx
+    if method == "structured" and blocks.device.type != "cpu":
+        raise ValueError(f"the structured search runs on CPU tensors, got device {blocks.device}")
+    flat = blocks.detach().reshape(-1, n)
+    if method == "matmul" or (method == "auto" and blocks.device.type != "cpu"):
+        idx = _indices_matmul(flat / flat.norm(dim=-1, keepdim=True).clamp_min(_EPS), lattice, chunk_elements)
+        chosen = torch.from_numpy(index_to_vector(idx.cpu().numpy(), lattice)).to(blocks)
+    else:
+        idx_np = nearest_minimal_vector(flat.to(torch.float64).numpy(), lattice)
+        idx = torch.from_numpy(idx_np)
+        chosen = torch.from_numpy(index_to_vector(idx_np, lattice)).to(blocks)
+    chosen = chosen.reshape(blocks.shape)
+    cos = (blocks * chosen).sum(-1) / (norms.clamp_min(_EPS) * chosen.norm(dim=-1))
+    return torch.where(norms > 0, cos, torch.zeros_like(cos)), idx.reshape(blocks.shape[:-1])
+
+
+class ResonanceLoss(nn.Module):
+    """``1 − mean max cosine`` of hidden-state blocks to lattice directions (module docstring).
+
+    Parameters
+    ----------
+    lattice : {"leech", "e8"}
+        Block size 24 or 8 and the lattice's minimal vectors.
+    target : {"minimal", "frame"}
+        All minimal vectors (196,560 / 240), or only the rows of ``vectors`` (the seeds'
+        behaviour with their 24 placeholder rows).
+    vectors : torch.Tensor, optional
+        (m, n) rows for ``target="frame"``; default the lattice frame
+        (:func:`leechkit.models.kernels.lattice_frame`).
+    method : {"auto", "structured", "matmul"}
+        Search method for ``target="minimal"`` (see :func:`max_cosine`).
+    chunk_elements : int
+        Memory bound of the matrix-product search.
+    """
+
+    def __init__(
+        self,
+        lattice: str = "leech",
+        target: str = "minimal",
+        vectors: torch.Tensor | None = None,
+        method: str = "auto",
+        chunk_elements: int = 1 << 26,
+    ):
+        super().__init__()
+        self.lattice = check_lattice(lattice)
+        if target not in ("minimal", "frame"):
+            raise ValueError(f"target must be 'minimal' or 'frame', got {target!r}")
+        if method not in _METHODS:
+            raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+        self.target = target
+        self.method = method
+        self.chunk_elements = int(chunk_elements)
+        if target == "frame":
+            rows = (
+                lattice_frame(lattice) if vectors is None else vectors.detach().to(torch.get_default_dtype())
+            )
+            self.register_buffer("vectors", rows.clone())
+        else:
+            self.vectors = None
+
+    def match(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Maximal cosines and maximizing indices of every block (see :func:`max_cosine`).
+
+        Parameters
+        ----------
+        hidden : torch.Tensor
+            (..., k·n) hidden states.
+        """
+        return max_cosine(hidden, self.lattice, self.vectors, self.method, self.chunk_elements)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The scalar loss ``1 − mean ρ`` over all blocks of all positions.
+
+        Parameters
+        ----------
+        hidden : torch.Tensor
+            (..., k·n) hidden states.
+        """
+        cos, _ = self.match(hidden)
+        return 1.0 - cos.mean()

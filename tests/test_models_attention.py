@@ -1,0 +1,159 @@
+"""Lattice attention: causality, KV cache, the rotate = vanilla invariance, the e8 bias, conway."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from leechkit.lattice import e8, leech
+from leechkit.models import LatticeAttention, LatticeTransformer, LatticeTransformerConfig
+
+MODES = ["vanilla", "rotate", "frozen_qk", "e8_bias", "conway"]
+
+
+@pytest.fixture(autouse=True)
+def float64_default():
+    """Build the models in float64, so the kernels are orthogonal to float64 rounding."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
+
+
+LATTICE_CASES = [(mode, "leech") for mode in MODES] + [
+    ("rotate", "e8"),
+    ("frozen_qk", "e8"),
+    ("conway", "e8"),
+]
+
+
+def config(mode: str, lattice: str = "leech", **kw) -> LatticeTransformerConfig:
+    width = 48 if lattice == "leech" else 32
+    base = dict(
+        vocab_size=37, block_size=16, n_layer=2, n_head=2, d_model=width, attention=mode, lattice=lattice
+    )
+    base.update(kw)
+    return LatticeTransformerConfig(**base)
+
+
+def model(mode: str, lattice: str = "leech", seed: int = 0, **kw) -> LatticeTransformer:
+    torch.manual_seed(seed)
+    m = LatticeTransformer(config(mode, lattice, **kw)).double().eval()
+    for block in m.blocks:  # make the e8 bias visible (it starts at 0)
+        if hasattr(block.attn, "head_scales"):
+            block.attn.head_scales.data.normal_()
+    return m
+
+
+@pytest.mark.parametrize(("mode", "lattice"), LATTICE_CASES)
+def test_causality(mode, lattice):
+    m = model(mode, lattice)
+    gen = torch.Generator().manual_seed(1)
+    idx = torch.randint(0, 37, (2, 12), generator=gen)
+    logits, _ = m(idx)
+    for t in (0, 5, 10):
+        changed = idx.clone()
+        changed[:, t + 1 :] = torch.randint(0, 37, (2, 11 - t), generator=gen)
+        other, _ = m(changed)
+        assert torch.equal(logits[:, : t + 1], other[:, : t + 1])
+        assert not torch.allclose(logits[:, t + 1 :], other[:, t + 1 :])
+
+
+@pytest.mark.parametrize(("mode", "lattice"), LATTICE_CASES)
+def test_kv_cache_matches_full_attention(mode, lattice):
+    torch.manual_seed(0)
+    attn = LatticeAttention(config(mode, lattice)).double().eval()
+    if hasattr(attn, "head_scales"):
+        attn.head_scales.data.normal_()
+    x = torch.randn(2, 9, attn.proj.in_features, dtype=torch.float64)
+    full, _ = attn(x)
+    out, cache = attn(x[:, :4], use_cache=True)  # prefill
+    parts = [out]
+    y, cache = attn(x[:, 4:6], past_kv=cache, use_cache=True)  # a chunk of two (explicit mask)
+    parts.append(y)
+    for t in range(6, 9):  # one token at a time
+        y, cache = attn(x[:, t : t + 1], past_kv=cache, use_cache=True)
+        parts.append(y)
+    assert cache[0].shape[2] == 9
+    torch.testing.assert_close(torch.cat(parts, dim=1), full, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("lattice", "kernel"), [("leech", "frame"), ("e8", "frame"), ("leech", "placeholder")]
+)
+def test_rotate_scores_equal_vanilla_scores(lattice, kernel):
+    torch.manual_seed(0)
+    vanilla = LatticeAttention(config("vanilla", lattice)).double()
+    rotate = LatticeAttention(config("rotate", lattice, kernel=kernel)).double()
+    rotate.load_state_dict({**vanilla.state_dict(), "kernel": rotate.kernel}, strict=True)
+    x = torch.randn(3, 11, vanilla.proj.in_features, dtype=torch.float64)
+    tol = 1e-12 if kernel == "frame" else 1e-6  # the placeholder is orthogonal to float32 rounding only
+    torch.testing.assert_close(rotate.attention_scores(x), vanilla.attention_scores(x), rtol=tol, atol=tol)
+    torch.testing.assert_close(rotate(x)[0], vanilla(x)[0], rtol=tol, atol=tol)
+    assert not torch.allclose(rotate.project(x)[0], vanilla.project(x)[0])  # q itself is rotated
+
+
+def test_frozen_qk_scores_are_input_inner_products():
+    torch.manual_seed(0)
+    attn = LatticeAttention(config("frozen_qk")).double()
+    x = torch.randn(2, 7, 48, dtype=torch.float64)
+    xh = x.view(2, 7, 2, 24).transpose(1, 2)
+    expected = (xh @ xh.transpose(-2, -1)) / math.sqrt(24)
+    mask = torch.ones(7, 7, dtype=torch.bool).tril()
+    torch.testing.assert_close(
+        attn.attention_scores(x)[..., mask], expected[..., mask], rtol=1e-12, atol=1e-12
+    )
+    assert not any("qkv" in name for name, _ in attn.named_parameters())
+
+
+def test_e8_bias_matches_the_formula():
+    torch.manual_seed(0)
+    cfg = config("e8_bias")
+    attn = LatticeAttention(cfg).double()
+    attn.head_scales.data = torch.tensor([0.7, -1.3], dtype=torch.float64)
+    x = torch.randn(2, 6, 48, dtype=torch.float64)
+    q, k, _ = (t.view(2, 6, 2, 24).transpose(1, 2) for t in attn.qkv(x).split(48, dim=2))
+    u = attn.head_directions.double()
+    pq = torch.einsum("bhtd,hd->bht", q[..., :8], u)
+    pk = torch.einsum("bhtd,hd->bht", k[..., :8], u)
+    expected = (
+        q @ k.transpose(-2, -1) / math.sqrt(24)
+        + attn.head_scales.view(1, 2, 1, 1) * pq[..., None] * pk[..., None, :]
+    )
+    mask = torch.ones(6, 6, dtype=torch.bool).tril()
+    torch.testing.assert_close(
+        attn.attention_scores(x)[..., mask], expected[..., mask], rtol=1e-12, atol=1e-12
+    )
+    directions = attn.head_directions.double()
+    assert torch.allclose(directions @ directions.T, torch.eye(2, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("lattice", ["leech", "e8"])
+def test_conway_uses_a_lattice_automorphism(lattice):
+    m = LatticeTransformer(config("conway", lattice, automorphism_seed=5))
+    lat = leech() if lattice == "leech" else e8()
+    vecs = lat.minimal_vectors(integer=True).astype(np.int64)
+    key = np.lexsort(vecs.T[::-1])
+    mats = []
+    for i, block in enumerate(m.blocks):
+        g = block.attn.automorphism.numpy().astype(np.int64)
+        assert np.array_equal(g, lat.random_automorphism(5 + i))
+        moved = vecs @ g.T
+        assert np.array_equal(moved[np.lexsort(moved.T[::-1])], vecs[key])
+        torch.testing.assert_close(block.attn.key_kernel, block.attn.automorphism.T @ block.attn.kernel)
+        mats.append(g)
+    assert not np.array_equal(mats[0], mats[1])  # one automorphism per block
+
+
+def test_conway_scores_are_twisted_inner_products():
+    torch.manual_seed(0)
+    attn = LatticeAttention(config("conway")).double()
+    x = torch.randn(1, 5, 48, dtype=torch.float64)
+    xh = x.view(1, 5, 2, 24).transpose(1, 2)
+    g = attn.automorphism.double()
+    expected = (xh @ g @ xh.transpose(-2, -1)) / math.sqrt(24)  # <x_i, g x_j>
+    mask = torch.ones(5, 5, dtype=torch.bool).tril()
+    torch.testing.assert_close(
+        attn.attention_scores(x)[..., mask], expected[..., mask], rtol=1e-12, atol=1e-12
+    )
