@@ -15,6 +15,14 @@ from .lattices import (
     leech,
     zn,
 )
+from .quantizers import (
+    QuantizedTensor,
+    VoronoiCode,
+    index_to_vector,
+    nearest_minimal_vector,
+    quantize_tensor,
+    vector_to_index,
+)
 
 __all__ = [
     "CheckerboardLattice",
@@ -24,10 +32,16 @@ __all__ = [
     "IntegerLattice",
     "Lattice",
     "LeechLattice",
+    "QuantizedTensor",
+    "VoronoiCode",
     "dn",
     "e8",
     "golay_code",
     "hexacode",
+    "index_to_vector",
     "leech",
+    "nearest_minimal_vector",
+    "quantize_tensor",
+    "vector_to_index",
     "zn",
 ]

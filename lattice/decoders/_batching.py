@@ -1,8 +1,9 @@
 """Input checks and bounded-memory batching shared by the fast decoders.
 
 A decoder kernel reads a C-contiguous (m, n) float32 or float64 block and writes float64
-nearest points into an (m, n) block of the output, keeping no temporaries; it returns how many
-rows it refused (non-finite or too large, see :mod:`._root_kernels`). This module feeds it:
+nearest points into an (m, n) block of the output, with at most a few KB of scratch per
+thread; it returns how many rows it refused (non-finite or too large, see
+:mod:`._root_kernels`). This module feeds it:
 
 * float32/float64 input whose rows can be viewed as (m, n) without copying goes to the kernel
   in one call (the kernel parallelizes with ``prange``), so no copy of the input is made;

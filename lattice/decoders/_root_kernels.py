@@ -1,24 +1,24 @@
 """Numba kernels of the exact decoders of Zⁿ, Dₙ and E8 (SPLAG ch. 20 §2–3).
 
 Each kernel reads a C-contiguous (m, n) float32 or float64 array ``x`` and writes the nearest
-lattice points into a float64 array ``out`` of the same shape, one point per ``prange``
-iteration and no temporaries, so memory use does not grow with the batch. Every kernel returns
-the number of rows it refused: rows with a NaN or infinite entry, or with ``Σ|xᵢ| ≥ 2⁵⁰``
-(E8: ``‖x‖ ≥ 2⁵⁰``, cheaper to accumulate and as safe for 8 coordinates), beyond which the
-rounded coordinates and their parity are no longer exact in float64. The
-caller raises on a nonzero count (:mod:`._batching`).
+lattice points into a C-contiguous float64 array ``out`` of the same shape (which may be
+``x`` itself), in parallel over rows (``prange``). Zⁿ and Dₙ handle one row per iteration with
+no temporaries; E8 works on blocks of :data:`_BLOCK` rows with a few KB of scratch per
+thread. So memory use does not grow with the batch. Every kernel returns the number of rows
+it refused: rows with a NaN or infinite entry, or with ``Σ|xᵢ| ≥ 2⁵⁰`` (E8: ``‖x‖ ≥ 2⁵⁰``,
+cheaper to accumulate and as safe for 8 coordinates), beyond which the rounded coordinates
+and their parity are no longer exact in float64. The caller raises on a nonzero count
+(:mod:`._batching`).
 
 Exactness
 ---------
-For any float64 ``x``, ``x − rint(x)`` is exact (Sterbenz's lemma, or ``rint(x) = 0``), so the
-Dₙ decoder compares exact rounding errors and is exact. In the coset D8 + ½ the error
-``x − (⌊x⌋ + ½)`` can round when ``|x| < ¼``; rounding is monotone, so only *equal* computed
-errors can hide an order, and those ties are re-decided with error-free sums (TwoSum).
-Likewise the two coset candidates of E8 are compared in floating point and, when their squared
-distances differ by less than ``_NEAR_TIE`` (far above the rounding error, which is below
-1e-14 because every error term is at most 1 in size), the sign of the difference is
-recomputed exactly as a sum of floats (Shewchuk's non-overlapping partials, as in
-``math.fsum``). The slow paths run only on such near ties.
+For any float64 ``x``, ``a = |x − rint(x)|`` is exact (Sterbenz's lemma, or ``rint(x) = 0``),
+so the Dₙ decoder compares exact rounding errors and is exact. The E8 decoder never forms the
+error to the nearest half-integer, which can round when ``|x| < ¼``: that error has size
+exactly ``½ − a``, so both cosets are decided from the exact ``aᵢ``. The choice between the two
+cosets is a sum of a dozen exact floats, computed in floating point and, when within
+``_NEAR_TIE`` of zero (far above its rounding error, below 1e-14 since every term is at most
+2 in size), recomputed exactly (Shewchuk's non-overlapping partials, as in ``math.fsum``).
 """
 
 from __future__ import annotations

@@ -111,6 +111,33 @@ class LeechLattice(Lattice):
         ints = decode_leech_integer(x)
         return ints / np.sqrt(8.0), basis_coordinates(self._b, ints)
 
+    def nearest_minimal_vector(
+        self, x: object, return_vectors: bool = False, return_cosines: bool = False
+    ) -> np.ndarray | tuple[np.ndarray, ...]:
+        """Index of the minimal vector of largest inner product with ``x``, by structured search.
+
+        See :func:`leechkit.lattice.quantizers.nearest_minimal_vector` (exact; ties go to the
+        smallest index in the order of :meth:`minimal_vectors`).
+
+        Parameters
+        ----------
+        x : array_like
+            Shape (..., 24), finite real values.
+        return_vectors : bool
+            Also return the minimal vectors (float64, standard scale).
+        return_cosines : bool
+            Also return the cosines of the angles to ``x``.
+
+        Returns
+        -------
+        numpy.ndarray or tuple
+            int64 indices of shape (...), with the vectors and cosines when asked for.
+        """
+        # Imported here: the quantizers import this module.
+        from ..quantizers.spherical import nearest_minimal_vector
+
+        return nearest_minimal_vector(x, "leech", return_vectors, return_cosines)
+
     def random_automorphism(self, rng: object = None) -> np.ndarray:
         """A random automorphism of Λ₂₄: a uniform element of the monomial subgroup 2¹²:M₂₄ of Co₀.
 

@@ -82,6 +82,33 @@ class E8Lattice(Lattice):
 
         return with_coordinates(decode_e8(x), self._b, self.scale, return_coords)
 
+    def nearest_minimal_vector(
+        self, x: object, return_vectors: bool = False, return_cosines: bool = False
+    ) -> np.ndarray | tuple[np.ndarray, ...]:
+        """Index of the minimal vector of largest inner product with ``x``, by structured search.
+
+        See :func:`leechkit.lattice.quantizers.nearest_minimal_vector` (exact; ties go to the
+        smallest index in the order of :meth:`minimal_vectors`).
+
+        Parameters
+        ----------
+        x : array_like
+            Shape (..., 8), finite real values.
+        return_vectors : bool
+            Also return the minimal vectors (float64, standard scale).
+        return_cosines : bool
+            Also return the cosines of the angles to ``x``.
+
+        Returns
+        -------
+        numpy.ndarray or tuple
+            int64 indices of shape (...), with the vectors and cosines when asked for.
+        """
+        # Imported here: the quantizers import this module.
+        from ..quantizers.spherical import nearest_minimal_vector
+
+        return nearest_minimal_vector(x, "e8", return_vectors, return_cosines)
+
     def random_automorphism(self, rng: object = None) -> np.ndarray:
         """A random automorphism of E8: a uniform element of W(D₈) = 2⁷:S₈ ⊂ W(E8).
 
