@@ -13,36 +13,71 @@ Requires the ``torch`` extra. One module per concept:
 
 from .adapters import LatticeAdapter, LoRALinear, apply_adapters, merge_adapters
 from .attention import LatticeAttention
+from .compression import CompressionResult, compression_reference, format_compression_table
 from .config import ATTENTION_MODES, LatticeTransformerConfig
+from .data import (
+    IGNORE_INDEX,
+    Corpus,
+    EvalBatch,
+    PackedSplit,
+    eval_batches,
+    evaluate_model,
+    load_corpus,
+    pack_documents,
+    pydoc_topics,
+    train_batches,
+)
 from .kernels import e8_head_directions, lattice_frame, lila_placeholder_kernel
 from .losses import ResonanceLoss, max_cosine
+from .metrics import BitsReport, PaddedLoss, format_bits_table
 from .monitor import ResonanceMonitor, ResonanceState, ResonatorBias
 from .phase import PhaseModulation, monster_sync, plot_embedding_pca, plot_phase_heatmap
 from .telemetry import TelemetryCallback, format_table, weight_telemetry
+from .tokenizer import ByteTokenizer, SentencePieceTokenizer, Tokenizer, load_tokenizer
 from .transformer import LatticeTransformer
 
 __all__ = [
     "ATTENTION_MODES",
+    "IGNORE_INDEX",
+    "BitsReport",
+    "ByteTokenizer",
+    "CompressionResult",
+    "Corpus",
+    "EvalBatch",
     "LatticeAdapter",
     "LatticeAttention",
     "LatticeTransformer",
     "LatticeTransformerConfig",
     "LoRALinear",
+    "PackedSplit",
+    "PaddedLoss",
     "PhaseModulation",
     "ResonanceLoss",
     "ResonanceMonitor",
     "ResonanceState",
     "ResonatorBias",
+    "SentencePieceTokenizer",
     "TelemetryCallback",
+    "Tokenizer",
     "apply_adapters",
+    "compression_reference",
     "e8_head_directions",
+    "eval_batches",
+    "evaluate_model",
+    "format_bits_table",
+    "format_compression_table",
     "format_table",
     "lattice_frame",
     "lila_placeholder_kernel",
+    "load_corpus",
+    "load_tokenizer",
     "max_cosine",
     "merge_adapters",
     "monster_sync",
+    "pack_documents",
     "plot_embedding_pca",
     "plot_phase_heatmap",
+    "pydoc_topics",
+    "train_batches",
     "weight_telemetry",
 ]
