@@ -213,13 +213,23 @@ def _table(rows: list[dict[str, object]], compile_s: dict[str, float]) -> tuple[
     return header, body
 
 
-def write_section(page: Path, body: str) -> None:
-    """Replace the ``## Decoding`` section of ``page`` (up to the next ``## ``), or append it."""
+def write_section(page: Path, body: str, section: str = SECTION) -> None:
+    """Replace the ``section`` heading's section of ``page`` (up to the next ``## ``), or append it.
+
+    Parameters
+    ----------
+    page : pathlib.Path
+        The markdown page (created with a ``# Performance`` title if missing).
+    body : str
+        The new section text, without its heading.
+    section : str
+        The heading line, e.g. ``"## Decoding"``.
+    """
     text = page.read_text() if page.exists() else "# Performance\n"
     lines = text.splitlines()
-    new = [SECTION, "", *body.rstrip("\n").splitlines(), ""]
-    if SECTION in lines:
-        start = lines.index(SECTION)
+    new = [section, "", *body.rstrip("\n").splitlines(), ""]
+    if section in lines:
+        start = lines.index(section)
         end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
         lines[start:end] = new
     else:

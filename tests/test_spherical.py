@@ -337,3 +337,15 @@ def test_many_random_and_tied_inputs_slow(lattice):
     ties = RNG.integers(-3, 4, (20000, n)).astype(np.float64)
     brute = nearest_minimal_vector_bruteforce(ties, lattice)
     assert np.array_equal(nearest_minimal_vector(ties, lattice), brute)
+
+
+def test_lattice_methods_use_the_structured_search():
+    x = RNG.standard_normal((7, 24))
+    idx, cos = leech().nearest_minimal_vector(x, return_cosines=True)
+    assert np.array_equal(idx, nearest_minimal_vector(x))
+    assert np.allclose(cos, nearest_minimal_vector(x, return_cosines=True)[1])
+    idx8, v8 = e8().nearest_minimal_vector(x[:, :8], return_vectors=True)
+    assert np.array_equal(idx8, nearest_minimal_vector(x[:, :8], "e8"))
+    assert np.array_equal(v8, e8().minimal_vectors()[idx8])
+    with pytest.raises(ValueError, match="24"):
+        leech().nearest_minimal_vector(x[:, :8])
