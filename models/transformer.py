@@ -482,7 +482,7 @@ class LatticeTransformer(nn.Module):
         model = cls(LatticeTransformerConfig.load(src / _CONFIG))
         with safe_open(str(src / _WEIGHTS), framework="pt") as f:
             meta = f.metadata() or {}
-            dtype = f.get_slice("tok_emb.weight").get_dtype()
+            dtype = f.get_slice("ln_f.weight").get_dtype()
         if json.loads(meta.get("resonator", "false")):
             model.attach_resonator()
         model.to(dtype=_DTYPES.get(dtype, torch.float32))
