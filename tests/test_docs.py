@@ -2,7 +2,7 @@
 
 For every public module of ``leechkit.lattice`` (all subpackages, found by walking the
 package, so new modules such as the decoders are covered as they arrive) and of
-``leechkit.cli``:
+``leechkit.cli`` and ``leechkit.models``:
 
 * the module has a docstring, and every name in its ``__all__`` exists;
 * every public class and function named in ``__all__``, and every public method and
@@ -22,7 +22,7 @@ from collections.abc import Iterator
 
 import pytest
 
-ROOTS = ("leechkit.lattice", "leechkit.cli")
+ROOTS = ("leechkit.lattice", "leechkit.cli", "leechkit.models")
 
 
 def public_modules() -> list[str]:
