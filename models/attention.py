@@ -141,15 +141,17 @@ class LatticeAttention(nn.Module):
             ``(q, k, v)``; in ``"e8_bias"`` mode ``q`` and ``k`` carry the 8 extra bias
             features (module docstring).
         """
+        # The kernels act on n-D blocks of the (B, T, d_model) tensors before the head split:
+        # head_dim is a multiple of n, so the blocks of a head are the same either way.
         if self.mode in ("frozen_qk", "conway"):
-            xh = self._heads(x)
-            q = self._blockwise(xh, self.kernel)
-            k = q if self.mode == "frozen_qk" else self._blockwise(xh, self.key_kernel)
-            return q, k, self._heads(self.value(x))
-        q, k, v = (self._heads(t) for t in self.qkv(x).split(x.shape[-1], dim=2))
+            q = self._blockwise(x, self.kernel)
+            k = q if self.mode == "frozen_qk" else self._blockwise(x, self.key_kernel)
+            return self._heads(q), self._heads(k), self._heads(self.value(x))
+        q, k, v = self.qkv(x).split(x.shape[-1], dim=2)
         if self.mode == "rotate":
             q, k = self._blockwise(q, self.kernel), self._blockwise(k, self.kernel)
-        elif self.mode == "e8_bias":
+        q, k, v = self._heads(q), self._heads(k), self._heads(v)
+        if self.mode == "e8_bias":
             u = self.head_directions.to(q.dtype)
             pq = torch.einsum("bhtd,hd->bht", q[..., :8], u)
             pk = torch.einsum("bhtd,hd->bht", k[..., :8], u)

@@ -1,0 +1,180 @@
+"""Benchmark of the model layer: training-step throughput per attention mode, resonance-loss cost.
+
+For each attention mode a :class:`LatticeTransformer` of the same size (same widths, depth and
+context; the frozen modes have fewer trainable parameters) runs full training steps (forward,
+cross entropy, backward, AdamW) on random tokens; the table gives tokens per second and the
+ratio to ``vanilla``, measured in the same run. Then the resonance loss (forward and
+backward through the final hidden states of the vanilla model) is timed against the model's
+forward pass and against its training step: against all minimal vectors (196,560 Leech /
+240 E8; exact structured search on CPU, chunked matrix product on CUDA) and against the 24
+(8) frame rows, the seeds' behaviour. Prints a markdown table. Run from the repository root::
+
+    python benchmarks/bench_models.py                    # CPU, small model, about a minute
+    python benchmarks/bench_models.py --device cuda --batch 32 --seq 256 --d-model 384 --n-layer 6
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+
+from leechkit.models import ATTENTION_MODES, LatticeTransformer, LatticeTransformerConfig, ResonanceLoss
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _interleaved_medians(
+    fns: list[Callable[[], object]], device: torch.device, steps: int, warmup: int
+) -> list[float]:
+    """Median seconds of each function, timed round-robin (one call of each per round) so
+    that a change of machine load affects all rows alike."""
+    for fn in fns:
+        for _ in range(warmup):
+            fn()
+    _sync(device)
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(steps):
+        for i, fn in enumerate(fns):
+            start = time.perf_counter()
+            fn()
+            _sync(device)
+            times[i].append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times]
+
+
+def _config(args: argparse.Namespace, mode: str) -> LatticeTransformerConfig:
+    return LatticeTransformerConfig(
+        vocab_size=args.vocab,
+        block_size=args.seq,
+        n_layer=args.n_layer,
+        n_head=args.n_head,
+        d_model=args.d_model,
+        attention=mode,
+        lattice=args.lattice,
+    )
+
+
+def _autocast(device: torch.device, enabled: bool):
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+def bench_modes(args: argparse.Namespace, device: torch.device) -> list[tuple[str, int, float]]:
+    """(mode, trainable parameters, seconds per training step) for each mode."""
+    gen = torch.Generator().manual_seed(0)
+    idx = torch.randint(0, args.vocab, (args.batch, args.seq), generator=gen).to(device)
+    models, steps = [], []
+    for mode in args.modes:
+        torch.manual_seed(0)
+        model = LatticeTransformer(_config(args, mode)).to(device).train()
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+        def step(model: LatticeTransformer = model, opt: torch.optim.Optimizer = opt) -> None:
+            with _autocast(device, args.bf16):
+                _, loss = model(idx, idx)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+        models.append(model)
+        steps.append(step)
+    seconds = _interleaved_medians(steps, device, args.steps, args.warmup)
+    return [(mode, m.parameter_counts()["trainable"], t) for mode, m, t in zip(args.modes, models, seconds)]
+
+
+def bench_resonance(args: argparse.Namespace, device: torch.device) -> list[tuple[str, float]]:
+    """Seconds of the vanilla forward pass, its training step and the resonance losses."""
+    gen = torch.Generator().manual_seed(1)
+    idx = torch.randint(0, args.vocab, (args.batch, args.seq), generator=gen).to(device)
+    torch.manual_seed(0)
+    model = LatticeTransformer(_config(args, "vanilla")).to(device).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+    def forward() -> None:
+        with _autocast(device, args.bf16):
+            model(idx, idx)
+
+    def step() -> None:
+        with _autocast(device, args.bf16):
+            _, loss = model(idx, idx)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    with torch.no_grad():
+        hidden = model.hidden_states(idx)[0].float()
+    count = "196,560" if args.lattice == "leech" else "240"
+    n = 24 if args.lattice == "leech" else 8
+    labels = ["forward pass (with loss)", "training step"]
+    fns: list[Callable[[], object]] = [forward, step]
+    for label, loss_fn in (
+        (f"resonance loss, all {count} minimal vectors", ResonanceLoss(args.lattice)),
+        (f"resonance loss, {n} frame rows (seed)", ResonanceLoss(args.lattice, target="frame").to(device)),
+    ):
+        h = hidden.clone().requires_grad_(True)
+
+        def resonance(h: torch.Tensor = h, loss_fn: ResonanceLoss = loss_fn) -> None:
+            loss_fn(h).backward()
+
+        labels.append(label)
+        fns.append(resonance)
+    return list(zip(labels, _interleaved_medians(fns, device, args.steps, args.warmup)))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the benchmark and print the markdown tables."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    parser.add_argument("--modes", nargs="+", default=list(ATTENTION_MODES), choices=ATTENTION_MODES)
+    parser.add_argument("--lattice", default="leech", choices=("leech", "e8"))
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--seq", type=int, default=128)
+    parser.add_argument("--d-model", type=int, default=192)
+    parser.add_argument("--n-layer", type=int, default=4)
+    parser.add_argument("--n-head", type=int, default=4)
+    parser.add_argument("--vocab", type=int, default=512)
+    parser.add_argument("--steps", type=int, default=8, help="timed steps per row (median)")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
+    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the model")
+    args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if device.type == "cuda":
+        what = torch.cuda.get_device_name(device)
+        torch.backends.cuda.matmul.allow_tf32 = True
+    else:
+        what = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    print(
+        f"torch {torch.__version__} on {what}; batch {args.batch} x {args.seq} tokens, "
+        f"d_model {args.d_model}, {args.n_layer} layers, {args.n_head} heads, vocab {args.vocab}, "
+        f"lattice {args.lattice}"
+        f"{', bf16 autocast' if args.bf16 else ''}; median of {args.steps} steps\n"
+    )
+    rows = bench_modes(args, device)
+    base = next((s for m, _, s in rows if m == "vanilla"), None)
+    tokens = args.batch * args.seq
+    print("| attention mode | trainable parameters | ms / step | tokens / s | vs vanilla |")
+    print("|---|---:|---:|---:|---:|")
+    for mode, params, seconds in rows:
+        ratio = f"{base / seconds:.2f}x" if base else "n/a"
+        print(f"| {mode} | {params:,} | {1e3 * seconds:.1f} | {tokens / seconds:,.0f} | {ratio} |")
+    print()
+    res = bench_resonance(args, device)
+    fwd, step = res[0][1], res[1][1]
+    print("| vanilla model | ms | vs forward | vs training step |")
+    print("|---|---:|---:|---:|")
+    for label, seconds in res:
+        print(f"| {label} | {1e3 * seconds:.1f} | {seconds / fwd:.0%} | {seconds / step:.0%} |")
+
+
+if __name__ == "__main__":
+    main()
