@@ -8,7 +8,8 @@ Requires the ``torch`` extra. One module per concept:
   conway, with a key/value cache;
 * :mod:`.losses` and :mod:`.monitor` — the resonance loss, monitor and logit bias;
 * :mod:`.phase` — Monster-LILA's phase modulation, "Monster sync" and pictures;
-* :mod:`.adapters` — the lattice adapter and LoRA; :mod:`.telemetry` — weight spectra.
+* :mod:`.adapters` — the lattice adapter and LoRA; :mod:`.telemetry` — weight spectra;
+* :mod:`.lattice_ops` — lattice operations on tensors of any device (nearest minimal vector).
 """
 
 from .adapters import LatticeAdapter, LoRALinear, apply_adapters, merge_adapters
@@ -28,6 +29,7 @@ from .data import (
     train_batches,
 )
 from .kernels import e8_head_directions, lattice_frame, lila_placeholder_kernel
+from .lattice_ops import nearest_minimal_vector
 from .losses import ResonanceLoss, max_cosine
 from .metrics import BitsReport, PaddedLoss, format_bits_table
 from .monitor import ResonanceMonitor, ResonanceState, ResonatorBias
@@ -74,6 +76,7 @@ __all__ = [
     "max_cosine",
     "merge_adapters",
     "monster_sync",
+    "nearest_minimal_vector",
     "pack_documents",
     "plot_embedding_pca",
     "plot_phase_heatmap",
