@@ -13,12 +13,15 @@ below go from the 4 × 24 class costs to the best (class per coordinate) subject
 A column's choice is summarised by its *label* ``tⱼ + 2ρⱼ ∈ Z₂²`` (XOR is addition); the
 labels must add up to the *target* ``q + 2m``.
 
-Layout: W points (*lanes*) are decoded together; every scratch array has the lane as its
-last, contiguous axis, so that the branch-free stages (`_class_costs`, `_column_states`,
-`_word_bounds`) vectorise across points. A column *state* ``st = 2s + q`` is a column score
-``s`` with a parity ``q``; state arrays are indexed ``[m, column, st, lane]``. Selection,
-repair and rebuilding then run per lane. Candidates are numbered ``c = 128m + 64q + w`` with
-``w`` the row of the hexacode word in :func:`~leechkit.lattice.codes.hexacode.hexacode`.
+Layout: W points (*lanes*) are decoded together; every scratch array is flat, with the lane
+as its last, contiguous axis and the layout of the ``N*`` constants below, so that the
+branch-free stages (`_class_costs`, `_row_pairs`, `_column_states`, `_word_bounds`) vectorise
+across points. Flat arrays of compile-time size, one per type and stage, and indices that LLVM
+can prove non-negative (no wraparound selects, so no gathers) are what makes them vectorise:
+with many separately allocated arrays LLVM gives up on the runtime alias checks. A column
+*state* ``st = 2s + q`` is a column score ``s`` with a parity ``q``. Selection, repair and
+rebuilding then run per lane. Candidates are numbered ``c = 128m + 64q + w`` with ``w`` the
+row of the hexacode word in :func:`~leechkit.lattice.codes.hexacode.hexacode`.
 """
 
 from __future__ import annotations
@@ -72,104 +75,118 @@ HEX = hexacode().astype(np.int64)
 OTHER = np.array([[0, 0], [2, 3], [1, 3], [1, 2]], dtype=np.int64)
 
 
+# Flat scratch layouts (lane last): one base array per type and stage, so that the lane loops
+# vectorise without runtime alias checks between many arrays.
+NCF = 2 * 24 * 2 * 2 * W  # class costs: [m, i, b, (cost, flip), lane]
+NPR = 2 * 24 * 2 * W  # class parities: [m, i, b, lane]
+NPF = 2 * 6 * 2 * 4 * 2 * W  # row-pair values: [m, j, half, a, (sum, least flip), lane]
+NPP = 2 * 6 * 2 * 4 * W  # row-pair parities: [m, j, half, a, lane]
+NS = 2 * 6 * 8 * 5 * W  # column states: [m, j, st, (best, pen e=1..3, mpen), lane]
+NL = 2 * 6 * 8 * W  # column state labels: [m, j, st, lane]
+NCP = 3 * 16 * 2 * W  # couples: [k, u, (sum, least label change), lane]
+NCL = 3 * 16 * W  # couple labels (the target folded into k = 0): [k, u, lane]
+NB = 256 * W  # candidate bounds [c, lane]
+
+
 @numba.njit(cache=True)
-def _class_costs(y, cost, par, flip):
+def _class_costs(y, cf, pr):
     """Per m, coordinate i and Golay bit b (all lanes): best parity p and its costs.
 
-    ``cost[m, i, b]`` is the least squared distance from yᵢ to an integer ≡ m + 2b + 4p (mod 8)
-    over p ∈ {0, 1}, ``par[m, i, b]`` the minimising p (0 on a tie) and ``flip[m, i, b] ≥ 0``
+    ``cf[m, i, b, 0]`` is the least squared distance from yᵢ to an integer ≡ m + 2b + 4p (mod 8)
+    over p ∈ {0, 1}, ``pr[m, i, b]`` the minimising p (0 on a tie) and ``cf[m, i, b, 1] ≥ 0``
     the extra cost of the other p. With δ the distance from yᵢ to the residue m + 2b on the
     circle Z/8 (δ ∈ [0, 4]), the residue m + 2b + 4 is at distance 4 − δ, so with
     ε = min(δ, 4 − δ): cost = ε², p = [δ > 2], flip = (4 − ε)² − ε² = 16 − 8ε.
     """
     for i in range(24):
-        for ln in range(W):
-            g = y[i, ln] - 8.0 * np.floor(y[i, ln] * 0.125)  # yᵢ mod 8, in [0, 8)
-            for m in range(2):
-                gm = g - m
-                gm += 8.0 * (gm < 0.0)
-                for b in range(2):
+        for m in range(2):
+            for b in range(2):
+                k = (m * 24 + i) * 2 + b
+                for ln in range(W):
+                    g = y[i * W + ln] - 8.0 * np.floor(y[i * W + ln] * 0.125)  # yᵢ mod 8, in [0, 8)
+                    gm = g - m
+                    gm += 8.0 * (gm < 0.0)
                     u = gm - 2 * b
                     u -= 8.0 * (u > 4.0)  # now in (−4, 4]
                     delta = abs(u)
                     eps = min(delta, 4.0 - delta)
-                    cost[m, i, b, ln] = eps * eps
-                    par[m, i, b, ln] = delta > 2.0
-                    flip[m, i, b, ln] = 16.0 - 8.0 * eps
+                    cf[2 * k * W + ln] = eps * eps
+                    cf[(2 * k + 1) * W + ln] = 16.0 - 8.0 * eps
+                    pr[k * W + ln] = delta > 2.0
 
 
 @numba.njit(cache=True)
-def _column_states(cost, par, flip, best, lab, pen, mpen):
+def _row_pairs(cf, pr, pf, pp):
+    """Row-pair values: for rows (2h, 2h + 1) of column j and their bits a = (lo, hi), the sum
+    of the two class costs, the XOR of their parities and the least of their flips."""
+    for m in range(2):
+        for j in range(6):
+            for h in range(2):
+                i = 4 * j + 2 * h
+                for a in range(4):
+                    k0 = (m * 24 + i) * 2 + (a & 1)
+                    k1 = (m * 24 + i + 1) * 2 + (a >> 1)
+                    o = ((m * 6 + j) * 2 + h) * 4 + a
+                    for ln in range(W):
+                        pf[2 * o * W + ln] = cf[2 * k0 * W + ln] + cf[2 * k1 * W + ln]
+                        pf[(2 * o + 1) * W + ln] = min(cf[(2 * k0 + 1) * W + ln], cf[(2 * k1 + 1) * W + ln])
+                        pp[o * W + ln] = pr[k0 * W + ln] ^ pr[k1 * W + ln]
+
+
+@numba.njit(cache=True)
+def _column_states(pf, pp, sv, sl):
     """Column states for both m and all lanes.
 
     For the 4-bit column v of column j: F = Σ cost, P = ⊕ par, D = min flip over its four
     coordinates, from the row pairs (0, 1) and (2, 3). A state st = 2s + q has the two
     vectors ``VEC[st, t]``; its options are label t + 2ρ at cost F (ρ = P) or F + D
     (ρ = 1 − P), so the best option is the cheaper vector vb with its own parity: ``best`` and
-    its label ``lab`` (t = 0 on a tie). ``pen[.., e − 1] ≥ 0`` is the extra cost of the option
-    with label ``lab ⊕ e``: with the other vector vo and Δ = F(vo) − F(vb), e = 2 (ρ only)
+    its label ``sl`` (t = 0 on a tie). ``pen[e − 1] ≥ 0`` is the extra cost of the option
+    with label ``label ⊕ e``: with the other vector vo and Δ = F(vo) − F(vb), e = 2 (ρ only)
     costs D(vb); e = 1 (t only) costs Δ, plus D(vo) if P(vo) ≠ P(vb); e = 3 costs Δ, plus
     D(vo) if P(vo) = P(vb). ``mpen`` = min(Δ, D(vb)) is the least of the three.
     """
-    fa = np.empty((4, W))
-    pa = np.empty((4, W), dtype=np.int64)
-    da = np.empty((4, W))
-    fb = np.empty((4, W))
-    pb = np.empty((4, W), dtype=np.int64)
-    db = np.empty((4, W))
     for m in range(2):
         for j in range(6):
-            i = 4 * j
-            for a in range(4):
-                lo = a & 1
-                hi = a >> 1
-                for ln in range(W):
-                    fa[a, ln] = cost[m, i, lo, ln] + cost[m, i + 1, hi, ln]
-                    pa[a, ln] = par[m, i, lo, ln] ^ par[m, i + 1, hi, ln]
-                    da[a, ln] = min(flip[m, i, lo, ln], flip[m, i + 1, hi, ln])
-                    fb[a, ln] = cost[m, i + 2, lo, ln] + cost[m, i + 3, hi, ln]
-                    pb[a, ln] = par[m, i + 2, lo, ln] ^ par[m, i + 3, hi, ln]
-                    db[a, ln] = min(flip[m, i + 2, lo, ln], flip[m, i + 3, hi, ln])
+            pa = (m * 6 + j) * 2 * 4  # pair index of half 0, a = 0; half 1 follows at + 4
             for st in range(8):
-                lo0 = VEC[st, 0] & 3
-                hi0 = VEC[st, 0] >> 2
-                lo1 = VEC[st, 1] & 3
-                hi1 = VEC[st, 1] >> 2
+                # the masks let LLVM prove the flat indices non-negative (no wraparound selects)
+                a0 = pa + (VEC[st, 0] & 3)
+                b0 = pa + 4 + ((VEC[st, 0] >> 2) & 3)
+                a1 = pa + (VEC[st, 1] & 3)
+                b1 = pa + 4 + ((VEC[st, 1] >> 2) & 3)
+                o = (m * 6 + j) * 8 + st
                 for ln in range(W):
-                    f0 = fa[lo0, ln] + fb[hi0, ln]
-                    f1 = fa[lo1, ln] + fb[hi1, ln]
-                    p0 = pa[lo0, ln] ^ pb[hi0, ln]
-                    p1 = pa[lo1, ln] ^ pb[hi1, ln]
-                    d0 = min(da[lo0, ln], db[hi0, ln])
-                    d1 = min(da[lo1, ln], db[hi1, ln])
+                    f0 = pf[2 * a0 * W + ln] + pf[2 * b0 * W + ln]
+                    f1 = pf[2 * a1 * W + ln] + pf[2 * b1 * W + ln]
+                    d0 = min(pf[(2 * a0 + 1) * W + ln], pf[(2 * b0 + 1) * W + ln])
+                    d1 = min(pf[(2 * a1 + 1) * W + ln], pf[(2 * b1 + 1) * W + ln])
+                    p0 = pp[a0 * W + ln] ^ pp[b0 * W + ln]
+                    p1 = pp[a1 * W + ln] ^ pp[b1 * W + ln]
                     one = f1 < f0
-                    fbest = f1 if one else f0
                     dbest = d1 if one else d0
                     dother = d0 if one else d1
-                    delta = (f0 if one else f1) - fbest
+                    delta = abs(f1 - f0)
                     same = p0 == p1
-                    best[m, j, st, ln] = fbest
-                    lab[m, j, st, ln] = (1 + 2 * p1) if one else 2 * p0
-                    pen[m, j, st, 0, ln] = delta + (0.0 if same else dother)
-                    pen[m, j, st, 1, ln] = dbest
-                    pen[m, j, st, 2, ln] = delta + (dother if same else 0.0)
-                    mpen[m, j, st, ln] = min(delta, dbest)
+                    sv[5 * o * W + ln] = min(f0, f1)
+                    sv[(5 * o + 1) * W + ln] = delta + (0.0 if same else dother)
+                    sv[(5 * o + 2) * W + ln] = dbest
+                    sv[(5 * o + 3) * W + ln] = delta + (dother if same else 0.0)
+                    sv[(5 * o + 4) * W + ln] = min(delta, dbest)
+                    sl[o * W + ln] = (1 + 2 * p1) if one else 2 * p0
 
 
 @numba.njit(cache=True)
-def _word_bounds(best, lab, mpen, bound, errs, low, low2, arg):
+def _word_bounds(sv, sl, cp, cl, bnd, low, low2, arg):
     """Lower bounds for the 256 candidates c = 128m + 64q + w, and their least one per lane.
 
     For the hexacode word h = ``HEX[w]`` the unrepaired cost is Σⱼ best[m, j, 2hⱼ + q] and the
-    label error ``errs[c]`` = (⊕ⱼ labels) ⊕ (q + 2m). A nonzero error needs at least one
-    label change, costing at least minⱼ mpen, which is added to the bound. Couple sums,
-    XORs and minima (columns 2k, 2k + 1, over the 16 score pairs) are shared by the four
-    words through each pair. ``low``/``arg``: the least bound and its first index; ``low2``:
-    the least bound of the other candidates.
+    label error is (⊕ⱼ labels) ⊕ (q + 2m). A nonzero error needs at least one label change,
+    costing at least minⱼ mpen, which is added to the bound. Couple sums, XORs and minima
+    (columns 2k, 2k + 1, over the 16 score pairs) are shared by the four words through each
+    pair. ``low``/``arg``: the least bound and its first index; ``low2``: the least bound of
+    the other candidates.
     """
-    csum = np.empty((3, 16, W))
-    clab = np.empty((3, 16, W), dtype=np.int64)
-    cmin = np.empty((3, 16, W))
     for ln in range(W):
         low[ln] = np.inf
         low2[ln] = np.inf
@@ -179,27 +196,28 @@ def _word_bounds(best, lab, mpen, bound, errs, low, low2, arg):
             for k in range(3):
                 for a in range(4):
                     for c in range(4):
-                        u = 4 * a + c
-                        sa = 2 * a + q
-                        sc = 2 * c + q
+                        u = k * 16 + 4 * a + c
+                        o0 = (m * 6 + 2 * k) * 8 + 2 * a + q
+                        o1 = (m * 6 + 2 * k + 1) * 8 + 2 * c + q
+                        target = (q + 2 * m) if k == 0 else 0
+                        s0 = 5 * o0 * W
+                        s1 = 5 * o1 * W
                         for ln in range(W):
-                            csum[k, u, ln] = best[m, 2 * k, sa, ln] + best[m, 2 * k + 1, sc, ln]
-                            clab[k, u, ln] = lab[m, 2 * k, sa, ln] ^ lab[m, 2 * k + 1, sc, ln]
-                            cmin[k, u, ln] = min(mpen[m, 2 * k, sa, ln], mpen[m, 2 * k + 1, sc, ln])
-            target = q + 2 * m
+                            cp[2 * u * W + ln] = sv[s0 + ln] + sv[s1 + ln]
+                            cp[(2 * u + 1) * W + ln] = min(sv[s0 + 4 * W + ln], sv[s1 + 4 * W + ln])
+                            cl[u * W + ln] = sl[o0 * W + ln] ^ sl[o1 * W + ln] ^ target
             for w in range(64):
-                u0 = HC[w, 0]
-                u1 = HC[w, 1]
-                u2 = HC[w, 2]
+                u0 = (HC[w, 0] & 15) * W  # the masks let LLVM prove the flat indices non-negative
+                u1 = (16 + (HC[w, 1] & 15)) * W
+                u2 = (32 + (HC[w, 2] & 15)) * W
                 cand = 128 * m + 64 * q + w
                 for ln in range(W):
                     # branch-free: no masked loads or stores in the vectorised loop
-                    e = clab[0, u0, ln] ^ clab[1, u1, ln] ^ clab[2, u2, ln] ^ target
-                    s = csum[0, u0, ln] + csum[1, u1, ln] + csum[2, u2, ln]
-                    rep = min(cmin[0, u0, ln], min(cmin[1, u1, ln], cmin[2, u2, ln]))
+                    e = cl[u0 + ln] ^ cl[u1 + ln] ^ cl[u2 + ln]
+                    s = cp[2 * u0 + ln] + cp[2 * u1 + ln] + cp[2 * u2 + ln]
+                    rep = min(cp[2 * u0 + W + ln], min(cp[2 * u1 + W + ln], cp[2 * u2 + W + ln]))
                     s += rep if e != 0 else 0.0
-                    bound[cand, ln] = s
-                    errs[cand, ln] = e
+                    bnd[cand * W + ln] = s
                     old_low = low[ln]
                     old_arg = arg[ln]
                     lower = s < old_low
@@ -209,7 +227,7 @@ def _word_bounds(best, lab, mpen, bound, errs, low, low2, arg):
 
 
 @numba.njit(cache=True)
-def _repair(pen, m, q, w, e, ln, moves):
+def _repair(sv, m, q, w, e, ln, moves):
     """Cheapest change of column labels adding up to ``e ≠ 0``; the changes go to ``moves``.
 
     Penalties are ≥ 0 and every set of label changes adding up to e contains a subset of at
@@ -230,10 +248,10 @@ def _repair(pen, m, q, w, e, ln, moves):
     jb1 = 0
     jb2 = 0
     for j in range(6):
-        st = 2 * HEX[w, j] + q
-        pe = pen[m, j, st, e - 1, ln]
-        pa = pen[m, j, st, a - 1, ln]
-        pb = pen[m, j, st, b - 1, ln]
+        o = 5 * ((m * 6 + j) * 8 + 2 * HEX[w, j] + q) * W + ln
+        pe = sv[o + e * W]
+        pa = sv[o + a * W]
+        pb = sv[o + b * W]
         if pe < one:
             one, je = pe, j
         if pa < a1:
@@ -263,25 +281,30 @@ def _repair(pen, m, q, w, e, ln, moves):
 
 
 @numba.njit(cache=True)
-def _total(best, pen, errs, c, ln, moves):
-    """Exact cost of candidate c in lane ln: unrepaired sum plus the cheapest repair."""
+def _total(sv, sl, c, ln, moves):
+    """Exact cost of candidate c in lane ln: unrepaired sum plus the cheapest repair; the
+    label error goes to ``moves[6]``."""
     m = c >> 7
     q = (c >> 6) & 1
     w = c & 63
     s = 0.0
+    e = q + 2 * m
     for k in range(3):
         # same association as the couple sums of `_word_bounds`
-        s += best[m, 2 * k, 2 * HEX[w, 2 * k] + q, ln] + best[m, 2 * k + 1, 2 * HEX[w, 2 * k + 1] + q, ln]
+        o0 = (m * 6 + 2 * k) * 8 + 2 * HEX[w, 2 * k] + q
+        o1 = (m * 6 + 2 * k + 1) * 8 + 2 * HEX[w, 2 * k + 1] + q
+        s += sv[5 * o0 * W + ln] + sv[5 * o1 * W + ln]
+        e ^= sl[o0 * W + ln] ^ sl[o1 * W + ln]
     for j in range(6):
         moves[j] = 0
-    e = errs[c, ln]
+    moves[6] = e
     if e != 0:
-        s += _repair(pen, m, q, w, e, ln, moves)
+        s += _repair(sv, m, q, w, e, ln, moves)
     return s
 
 
 @numba.njit(cache=True)
-def _config_gap(pen, mpen, m, q, w, e, ln, moves):
+def _config_gap(sv, m, q, w, e, ln, moves):
     """Lower bound on how much more any other label change set of candidate (m, q, w) costs.
 
     ``moves`` is the cheapest change set adding up to the label error e (empty for e = 0), of
@@ -293,7 +316,7 @@ def _config_gap(pen, mpen, m, q, w, e, ln, moves):
     mp1 = np.inf
     mp2 = np.inf
     for j in range(6):
-        v = mpen[m, j, 2 * HEX[w, j] + q, ln]
+        v = sv[(5 * ((m * 6 + j) * 8 + 2 * HEX[w, j] + q) + 4) * W + ln]
         if v < mp1:
             mp1, mp2 = v, mp1
         elif v < mp2:
@@ -305,47 +328,48 @@ def _config_gap(pen, mpen, m, q, w, e, ln, moves):
     cost = 0.0
     alt = np.inf
     for j in range(6):
-        st = 2 * HEX[w, j] + q
+        o = 5 * ((m * 6 + j) * 8 + 2 * HEX[w, j] + q) * W + ln
         if moves[j] != 0:
-            cost += pen[m, j, st, moves[j] - 1, ln]
+            cost += sv[o + moves[j] * W]
         if moves[j] != e:
-            alt = min(alt, pen[m, j, st, e - 1, ln])
+            alt = min(alt, sv[o + e * W])
         for k in range(6):
             if k != j and not (moves[j] == a and moves[k] == b):
-                alt = min(alt, pen[m, j, st, a - 1, ln] + pen[m, k, 2 * HEX[w, k] + q, b - 1, ln])
+                ok = 5 * ((m * 6 + k) * 8 + 2 * HEX[w, k] + q) * W + ln
+                alt = min(alt, sv[o + a * W] + sv[ok + b * W])
     return min(alt - cost, mp1 + mp2)
 
 
 @numba.njit(cache=True)
-def _select(best, pen, bound, errs, low2, arg, ln, moves):
+def _select(sv, sl, bnd, low2, arg, ln, moves):
     """Winning candidate of lane ln: least (total, index), where total ≥ bound.
 
     Starts from the candidate of least bound and evaluates others only where their bound
     can still win. Returns the candidate, its total and a lower bound for the totals of all
     other candidates (their total where evaluated, else their bound); ``moves`` holds the
-    winner's label changes.
+    winner's label changes and label error.
     """
     top_c = arg[ln]
-    top = _total(best, pen, errs, top_c, ln, moves)
+    top = _total(sv, sl, top_c, ln, moves)
     if low2[ln] > top:
         return top_c, top, low2[ln]  # no other candidate can win: the usual case
     second = np.inf
     for c in range(256):
         if c == top_c:
             continue
-        val = bound[c, ln]
+        val = bnd[c * W + ln]
         if val < top or (val == top and c < top_c):
-            val = _total(best, pen, errs, c, ln, moves)
+            val = _total(sv, sl, c, ln, moves)
             if val < top or (val == top and c < top_c):
                 top, val = val, top
                 top_c = c
         second = min(second, val)
-    _total(best, pen, errs, top_c, ln, moves)
+    _total(sv, sl, top_c, ln, moves)
     return top_c, top, second
 
 
 @numba.njit(cache=True)
-def _rebuild(y, par, flip, lab, c, moves, ln, out):
+def _rebuild(y, cf, pr, sl, c, moves, ln, out):
     """Lattice point (√8 units) of candidate c with label changes ``moves``, lane ln.
 
     Returns the least extra cost of another point with the same column vectors and labels:
@@ -360,7 +384,7 @@ def _rebuild(y, par, flip, lab, c, moves, ln, out):
     gap = 32.0  # the other integer of an unflipped coordinate's class
     for j in range(6):
         st = 2 * HEX[w, j] + q
-        label = lab[m, j, st, ln] ^ moves[j]
+        label = sl[((m * 6 + j) * 8 + st) * W + ln] ^ moves[j]
         v = VEC[st, label & 1]
         # ρ ≠ the vector's own parity: flip p where that is cheapest (first such row)
         r_flip = 0
@@ -368,8 +392,9 @@ def _rebuild(y, par, flip, lab, c, moves, ln, out):
         f2 = np.inf
         p_free = 0
         for r in range(4):
-            p_free ^= par[m, 4 * j + r, (v >> r) & 1, ln]
-            f = flip[m, 4 * j + r, (v >> r) & 1, ln]
+            k = (m * 24 + 4 * j + r) * 2 + ((v >> r) & 1)
+            p_free ^= pr[k * W + ln]
+            f = cf[(2 * k + 1) * W + ln]
             if f < f1:
                 f2 = f1
                 f1 = f
@@ -381,11 +406,11 @@ def _rebuild(y, par, flip, lab, c, moves, ln, out):
         for r in range(4):
             i = 4 * j + r
             b = (v >> r) & 1
-            p = par[m, i, b, ln]
+            p = pr[((m * 24 + i) * 2 + b) * W + ln]
             if change and r == r_flip:
                 p ^= 1
             res = m + 2 * b + 4 * p  # the class of yᵢ modulo 8
-            out[i] = res + 8 * np.int64(np.floor((y[i, ln] - res) * 0.125 + 0.5))
+            out[i] = res + 8 * np.int64(np.floor((y[i * W + ln] - res) * 0.125 + 0.5))
     return gap
 
 
@@ -401,38 +426,38 @@ def decode_batch(x, out, unsure):
     n = x.shape[0]
     nblocks = (n + _BLOCK - 1) // _BLOCK
     for blk in numba.prange(nblocks):
-        y = np.empty((24, W))
-        cost = np.empty((2, 24, 2, W))
-        par = np.empty((2, 24, 2, W), dtype=np.int64)
-        flip = np.empty((2, 24, 2, W))
-        best = np.empty((2, 6, 8, W))
-        lab = np.empty((2, 6, 8, W), dtype=np.int64)
-        pen = np.empty((2, 6, 8, 3, W))
-        mpen = np.empty((2, 6, 8, W))
-        bound = np.empty((256, W))
-        errs = np.empty((256, W), dtype=np.int64)
+        y = np.empty(24 * W)
+        cf = np.empty(NCF)
+        pr = np.empty(NPR, dtype=np.int64)
+        pf = np.empty(NPF)
+        pp = np.empty(NPP, dtype=np.int64)
+        sv = np.empty(NS)
+        sl = np.empty(NL, dtype=np.int64)
+        cp = np.empty(NCP)
+        cl = np.empty(NCL, dtype=np.int64)
+        bnd = np.empty(NB)
         low = np.empty(W)
         low2 = np.empty(W)
         arg = np.empty(W, dtype=np.int64)
-        moves = np.zeros(6, dtype=np.int64)
+        moves = np.zeros(7, dtype=np.int64)
         stop = min(n, (blk + 1) * _BLOCK)
         for row0 in range(blk * _BLOCK, stop, W):
             lanes = min(W, stop - row0)
             for ln in range(W):
                 for i in range(24):
-                    y[i, ln] = x[row0 + ln, i] * _SQRT8 if ln < lanes else 0.0
-            _class_costs(y, cost, par, flip)
-            _column_states(cost, par, flip, best, lab, pen, mpen)
-            _word_bounds(best, lab, mpen, bound, errs, low, low2, arg)
+                    y[i * W + ln] = x[row0 + ln, i] * _SQRT8 if ln < lanes else 0.0
+            _class_costs(y, cf, pr)
+            _row_pairs(cf, pr, pf, pp)
+            _column_states(pf, pp, sv, sl)
+            _word_bounds(sv, sl, cp, cl, bnd, low, low2, arg)
             for ln in range(lanes):
-                c, total, second = _select(best, pen, bound, errs, low2, arg, ln, moves)
+                c, total, second = _select(sv, sl, bnd, low2, arg, ln, moves)
                 row = row0 + ln
                 # runner-up: in the winner's columns, in another candidate, or in other labels
-                gap = _rebuild(y, par, flip, lab, c, moves, ln, out[row])
+                gap = _rebuild(y, cf, pr, sl, c, moves, ln, out[row])
                 gap = min(gap, second - total)
-                e = errs[c, ln]
-                gap = min(gap, _config_gap(pen, mpen, c >> 7, (c >> 6) & 1, c & 63, e, ln, moves))
+                gap = min(gap, _config_gap(sv, c >> 7, (c >> 6) & 1, c & 63, moves[6], ln, moves))
                 ymax = 0.0
                 for i in range(24):
-                    ymax = max(ymax, abs(y[i, ln]))
+                    ymax = max(ymax, abs(y[i * W + ln]))
                 unsure[row] = gap <= TOL * (64.0 + ymax)
