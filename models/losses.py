@@ -14,11 +14,12 @@ placeholder matrix (``target="frame"`` here) and then ``ρ`` can be negative.
 
 Exact maximum, gradients
 ------------------------
-On CPU the maximizing vector ``v*`` is found by the exact structured search
-:func:`leechkit.lattice.quantizers.nearest_minimal_vector` on the detached float64 values
-(never the 196,560 × 24 product); on other devices by a chunked product of the normalized
-blocks with one vector of each ± pair (``max ⟨h, v⟩ = max |⟨h, v⟩|`` over the pairs) in the
-hidden states' dtype, with bounded memory. Then ``ρ`` is recomputed in torch with ``v*`` as a
+The maximizing vector ``v*`` is found by the exact structured search
+:func:`leechkit.models.lattice_ops.nearest_minimal_vector` on the detached values (Numba on
+CPU tensors, batched torch operations on the GPU; never the 196,560 × 24 product). The
+alternative ``method="matmul"`` is a chunked product of the normalized blocks with one vector
+of each ± pair (``max ⟨h, v⟩ = max |⟨h, v⟩|`` over the pairs) in the hidden states' dtype,
+with bounded memory. Then ``ρ`` is recomputed in torch with ``v*`` as a
 constant, so gradients flow to the hidden states: the maximum of finitely many smooth
 functions is differentiable wherever the maximizer is unique (almost everywhere), with the
 gradient of the active cosine. The matrix-product path breaks exact or near ties (within the
@@ -38,9 +39,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from leechkit.lattice.quantizers import index_to_vector, nearest_minimal_vector, vector_to_index
+from leechkit.lattice.quantizers import index_to_vector, vector_to_index
 
 from .kernels import LATTICE_DIMS, check_lattice, lattice_frame
+from .lattice_ops import nearest_minimal_vector
 
 __all__ = ["ResonanceLoss", "max_cosine"]
 
@@ -120,8 +122,9 @@ def max_cosine(
     vectors : torch.Tensor, optional
         (m, n) explicit directions (e.g. a frame's rows); by default all minimal vectors.
     method : {"auto", "structured", "matmul"}
-        Search for the minimal vectors: exact structured search (CPU tensors only), chunked
-        matrix product, or ``"auto"`` (structured on CPU, matmul elsewhere). Ignored with
+        Search for the minimal vectors: the exact structured search of
+        :func:`leechkit.models.lattice_ops.nearest_minimal_vector` (Numba on CPU tensors, torch
+        on other devices; also ``"auto"``), or the chunked matrix product. Ignored with
         ``vectors``.
     chunk_elements : int
         Matrix-product entries per chunk (memory bound of the ``"matmul"`` path).
@@ -138,8 +141,8 @@ def max_cosine(
     TypeError
         ``hidden`` is not a floating tensor.
     ValueError
-        The last dimension is not a multiple of ``n``; an unknown lattice or method; a
-        structured search on a non-CPU tensor; ``vectors`` of the wrong width.
+        The last dimension is not a multiple of ``n``; an unknown lattice or method;
+        ``vectors`` of the wrong width.
     """
     lattice = check_lattice(lattice)
     n = LATTICE_DIMS[lattice]
@@ -154,16 +157,13 @@ def max_cosine(
         cos = (blocks @ unit.T) / norms.clamp_min(_EPS).unsqueeze(-1)
         best, idx = cos.max(dim=-1)
         return torch.where(norms > 0, best, torch.zeros_like(best)), idx
-    if method == "structured" and blocks.device.type != "cpu":
-        raise ValueError(f"the structured search runs on CPU tensors, got device {blocks.device}")
     flat = blocks.detach().reshape(-1, n)
-    if method == "matmul" or (method == "auto" and blocks.device.type != "cpu"):
+    if method == "matmul":
         idx = _indices_matmul(flat / flat.norm(dim=-1, keepdim=True).clamp_min(_EPS), lattice, chunk_elements)
         chosen = torch.from_numpy(index_to_vector(idx.cpu().numpy(), lattice)).to(blocks)
     else:
-        idx_np = nearest_minimal_vector(flat.to(torch.float64).numpy(), lattice)
-        idx = torch.from_numpy(idx_np)
-        chosen = torch.from_numpy(index_to_vector(idx_np, lattice)).to(blocks)
+        idx, chosen = nearest_minimal_vector(flat, lattice, return_vectors=True)
+        chosen = chosen.to(blocks)
     chosen = chosen.reshape(blocks.shape)
     cos = (blocks * chosen).sum(-1) / (norms.clamp_min(_EPS) * chosen.norm(dim=-1))
     return torch.where(norms > 0, cos, torch.zeros_like(cos)), idx.reshape(blocks.shape[:-1])
