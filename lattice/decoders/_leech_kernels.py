@@ -341,29 +341,49 @@ def _config_gap(sv, m, q, w, e, ln, moves):
 
 
 @numba.njit(cache=True)
-def _select(sv, sl, bnd, low2, arg, ln, moves):
+def _select(sv, sl, bnd, low2, arg, ln, moves, pend):
     """Winning candidate of lane ln: least (total, index), where total ≥ bound.
 
-    Starts from the candidate of least bound and evaluates others only where their bound
-    can still win. Returns the candidate, its total and a lower bound for the totals of all
-    other candidates (their total where evaluated, else their bound); ``moves`` holds the
-    winner's label changes and label error.
+    Starts from the candidate of least bound. Where other bounds can still win, those
+    candidates go to ``pend`` and are evaluated in increasing (bound, index) order until the
+    next bound cannot beat the best total found so far: on Gaussian input about one
+    evaluation where this happens (a fifth of the points). Returns the candidate, its total
+    and a lower bound for the totals of all other candidates (their total where evaluated,
+    else their bound); ``moves`` holds the winner's label changes and label error.
     """
     top_c = arg[ln]
     top = _total(sv, sl, top_c, ln, moves)
     if low2[ln] > top:
         return top_c, top, low2[ln]  # no other candidate can win: the usual case
     second = np.inf
+    npend = 0
     for c in range(256):
-        if c == top_c:
-            continue
+        # branch-free: about 9 of the 256 candidates go to pend, at unpredictable places
         val = bnd[c * W + ln]
+        other = c != top_c
+        can_win = other & ((val < top) | ((val == top) & (c < top_c)))
+        pend[npend] = c
+        npend += np.int64(can_win)
+        second = min(second, np.inf if can_win or not other else val)
+    while npend > 0:
+        k = 0
+        for i in range(1, npend):
+            if bnd[pend[i] * W + ln] < bnd[pend[k] * W + ln]:
+                k = i  # pend is in index order: the first least bound has the least index
+        c = pend[k]
+        val = bnd[c * W + ln]
+        if not (val < top or (val == top and c < top_c)):
+            break  # neither this nor any later candidate can win
+        for i in range(k, npend - 1):
+            pend[i] = pend[i + 1]  # keep the index order
+        npend -= 1
+        val = _total(sv, sl, c, ln, moves)
         if val < top or (val == top and c < top_c):
-            val = _total(sv, sl, c, ln, moves)
-            if val < top or (val == top and c < top_c):
-                top, val = val, top
-                top_c = c
+            top, val = val, top
+            top_c = c
         second = min(second, val)
+    for i in range(npend):
+        second = min(second, bnd[pend[i] * W + ln])
     _total(sv, sl, top_c, ln, moves)
     return top_c, top, second
 
@@ -395,20 +415,17 @@ def _rebuild(y, cf, pr, sl, c, moves, ln, out):
             k = (m * 24 + 4 * j + r) * 2 + ((v >> r) & 1)
             p_free ^= pr[k * W + ln]
             f = cf[(2 * k + 1) * W + ln]
-            if f < f1:
-                f2 = f1
-                f1 = f
-                r_flip = r
-            elif f < f2:
-                f2 = f
+            # branch-free (selects): the two least flips and the first row of the least
+            r_flip = r if f < f1 else r_flip
+            f2 = min(f2, max(f1, f))
+            f1 = min(f1, f)
         change = (label >> 1) != p_free
-        gap = min(gap, min(f2 - f1, 32.0 - 2.0 * f1) if change else f1 + f2)
+        flipped = min(f2 - f1, 32.0 - 2.0 * f1)
+        gap = min(gap, flipped if change else f1 + f2)
         for r in range(4):
             i = 4 * j + r
             b = (v >> r) & 1
-            p = pr[((m * 24 + i) * 2 + b) * W + ln]
-            if change and r == r_flip:
-                p ^= 1
+            p = pr[((m * 24 + i) * 2 + b) * W + ln] ^ np.int64(change and r == r_flip)
             res = m + 2 * b + 4 * p  # the class of yᵢ modulo 8
             out[i] = res + 8 * np.int64(np.floor((y[i * W + ln] - res) * 0.125 + 0.5))
     return gap
@@ -440,6 +457,7 @@ def decode_batch(x, out, unsure):
         low2 = np.empty(W)
         arg = np.empty(W, dtype=np.int64)
         moves = np.zeros(7, dtype=np.int64)
+        pend = np.empty(256, dtype=np.int64)
         stop = min(n, (blk + 1) * _BLOCK)
         for row0 in range(blk * _BLOCK, stop, W):
             lanes = min(W, stop - row0)
@@ -451,7 +469,7 @@ def decode_batch(x, out, unsure):
             _column_states(pf, pp, sv, sl)
             _word_bounds(sv, sl, cp, cl, bnd, low, low2, arg)
             for ln in range(lanes):
-                c, total, second = _select(sv, sl, bnd, low2, arg, ln, moves)
+                c, total, second = _select(sv, sl, bnd, low2, arg, ln, moves, pend)
                 row = row0 + ln
                 # runner-up: in the winner's columns, in another candidate, or in other labels
                 gap = _rebuild(y, cf, pr, sl, c, moves, ln, out[row])
