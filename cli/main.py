@@ -10,6 +10,13 @@ Subcommands
 ``bench decode``
     Decodes per second of the fast decoders against the general baselines
     (:mod:`leechkit.cli.bench`).
+``train``, ``eval CHECKPOINT``, ``leakage CHECKPOINT``, ``compress``, ``tour``
+    Training (DDP under ``torchrun``), honest evaluation, the causality check, the compressor
+    reference, and the README's tour (:mod:`leechkit.cli.training`; these need the ``torch``
+    extra).
+
+``python -m leechkit.cli`` runs the same command; under ``torchrun`` use the module form:
+``torchrun --standalone --nproc_per_node=2 -m leechkit.cli train ...``.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from leechkit.cli import bench
+from leechkit.cli import bench, training
 from leechkit.lattice import Lattice, dn, e8, leech, zn
 
 __all__ = ["build_parser", "lattice_by_name", "main"]
@@ -116,6 +123,26 @@ def build_parser() -> argparse.ArgumentParser:
     decode = benchmarks.add_parser("decode", help="decodes per second of the fast decoders vs baselines")
     bench.add_arguments(decode)
     decode.set_defaults(func=lambda args: bench.run(args, "leechkit bench decode"))
+
+    train = sub.add_parser("train", help="train a lattice transformer (DDP under torchrun)")
+    training.add_train_arguments(train)
+    train.set_defaults(func=training.run_train)
+
+    evaluate = sub.add_parser("eval", help="honest bits per character of a checkpoint, with diagnostics")
+    training.add_eval_arguments(evaluate)
+    evaluate.set_defaults(func=training.run_eval)
+
+    leakage = sub.add_parser("leakage", help="check that past logits ignore future tokens")
+    training.add_leakage_arguments(leakage)
+    leakage.set_defaults(func=training.run_leakage)
+
+    compress = sub.add_parser("compress", help="xz and zpaq reference bits per character of a corpus")
+    training.add_compress_arguments(compress)
+    compress.set_defaults(func=training.run_compress)
+
+    tour = sub.add_parser("tour", help="lattice table, then vanilla vs lattice attention trained on the CPU")
+    training.add_tour_arguments(tour)
+    tour.set_defaults(func=lambda args: training.run_tour(args, lambda: _cmd_info(info.parse_args([]))))
     return parser
 
 
