@@ -128,16 +128,32 @@ def _tables(lattice: str, device: torch.device) -> dict[str, torch.Tensor]:
     return _DEVICE_TABLES[key]
 
 
+def _two_smallest(mag: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The smallest and second smallest entry along the last axis (min/argmin, no sort)."""
+    m1, i1 = mag.min(dim=-1, keepdim=True)
+    m2 = mag.scatter(-1, i1, torch.inf).amin(dim=-1)
+    return m1[..., 0], m2
+
+
 def _sign_parity(a: torch.Tensor, scale: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Best and runner-up of ``scale · Σ εⱼ aⱼ`` over signs with an even number of −1 (last axis),
     and whether the best flips the smallest ``|aⱼ|`` (odd number of negative ``aⱼ``)."""
     mag = a.abs()
-    total = mag.sum(-1)
     odd = (a < 0).sum(-1) % 2 == 1
-    small = mag.topk(2, dim=-1, largest=False).values
-    best = total - 2 * small[..., 0] * odd
-    runner = torch.where(odd, total - 2 * small[..., 1], total - 2 * (small[..., 0] + small[..., 1]))
+    m1, m2 = _two_smallest(mag)
+    best, runner = _parity_values(mag.sum(-1), m1, m2, odd)
     return scale * best, scale * runner, odd
+
+
+def _parity_values(
+    total: torch.Tensor, m1: torch.Tensor, m2: torch.Tensor, odd: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Best and runner-up of the sign-parity rule from ``Σ|aⱼ|``, the two smallest ``|aⱼ|`` and
+    the parity: an odd number of negative ``aⱼ`` costs ``2m₁`` (flip the cheapest), and the
+    next best flips ``m₂`` instead (odd) or the two cheapest (even)."""
+    best = total - 2 * m1 * odd
+    runner = torch.where(odd, total - 2 * m2, total - 2 * (m1 + m2))
+    return best, runner
 
 
 def _leech_block(x: torch.Tensor, t: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -148,46 +164,56 @@ def _leech_block(x: torch.Tensor, t: dict[str, torch.Tensor]) -> tuple[torch.Ten
     top, pos = mag.topk(3, dim=1)
     best1, run1 = 4 * (top[:, 0] + top[:, 1]), 4 * (top[:, 0] + top[:, 2])
     best2, run2, _ = _sign_parity(x[:, t["positions"]], 2.0)  # (B, 759)
-    # Shape 3: column sums per coset, then the six numbers a for each position k.
+    # Shape 3. Per coset g the column sums σ; for position k only column c = col(k) changes,
+    # to a_c = σ_c − 4 sᵍ_k x_k, so the sign-parity rule needs, per column c, the two smallest
+    # |σⱼ| over the other five columns (from the three smallest of all six).
     xs = x[:, None, :] * t["signs"][None]  # (B, 128, 24)
     sigma = xs.view(b, 128, 6, 4).sum(-1)  # (B, 128, 6)
+    smag = sigma.abs()
+    low, low_at = smag.sort(dim=-1)  # (B, 128, 6)
+    cols = torch.arange(6, device=x.device)
+    first = cols == low_at[..., :1]
+    second = cols == low_at[..., 1:2]
+    other1 = torch.where(first, low[..., 1:2], low[..., :1])  # (B, 128, 6): per column c
+    other2 = torch.where(first | second, low[..., 2:3], low[..., 1:2])
     col = torch.arange(24, device=x.device) // 4
-    a = sigma[:, :, None, :].expand(b, 128, 24, 6).clone()
-    a[:, :, torch.arange(24, device=x.device), col] -= 4 * xs
-    best3, run3, _ = _sign_parity(a, 1.0)  # (B, 128, 24)
+    ak = sigma[..., col] - 4 * xs  # (B, 128, 24)
+    amag = ak.abs()
+    total = smag.sum(-1, keepdim=True) - smag[..., col] + amag
+    negatives = (sigma < 0).sum(-1, keepdim=True) - (sigma < 0)[..., col].long() + (ak < 0).long()
+    o1, o2 = other1[..., col], other2[..., col]
+    m1 = torch.minimum(amag, o1)
+    m2 = torch.maximum(o1, torch.minimum(amag, o2))
+    best3, run3 = _parity_values(total, m1, m2, negatives % 2 == 1)  # (B, 128, 24)
     cand = torch.cat([best1[:, None], best2, best3.reshape(b, -1)], dim=1)
-    two = cand.topk(2, dim=1)
-    win = two.indices[:, 0]
+    top_value, win = cand.max(dim=1)
+    second_value = cand.scatter(1, win[:, None], -torch.inf).amax(dim=1)
     runner = torch.stack(
-        [two.values[:, 1], run1, run2.max(dim=1).values, run3.reshape(b, -1).max(dim=1).values], dim=1
-    ).max(dim=1).values
-    certified = two.values[:, 0] - runner > _MARGIN * 4 * mag.sum(dim=1)
+        [second_value, run1, run2.amax(dim=1), run3.reshape(b, -1).amax(dim=1)], dim=1
+    ).amax(dim=1)
+    certified = top_value - runner > _MARGIN * 4 * mag.sum(dim=1)
 
-    idx = torch.empty(b, dtype=torch.int64, device=x.device)
-    is1 = win == 0
+    neg = (x < 0).long()
     lo = torch.minimum(pos[:, 0], pos[:, 1])
     hi = torch.maximum(pos[:, 0], pos[:, 1])
-    neg = (x < 0).long()
     idx1 = 4 * t["pair_index"][lo, hi] + 2 * neg[rows, lo] + neg[rows, hi]
     is2 = (win >= 1) & (win < 760)
     o = (win - 1).clamp(0, 758)
     opos = t["positions"][o]  # (B, 8)
     on = neg.gather(1, opos)
     flip = on.sum(1) % 2 == 1
-    cheapest = mag.gather(1, opos).argmin(dim=1)
-    on[rows, cheapest] ^= flip.long()
+    on[rows, mag.gather(1, opos).argmin(dim=1)] ^= flip.long()
     bits = torch.tensor([64, 32, 16, 8, 4, 2, 1, 0], device=x.device)
     idx2 = SHAPE_OFFSETS[1] + 128 * o + (on * bits).sum(1)
     q = (win - 760).clamp(min=0)
     g, k = q // 24, q % 24
-    aw = a[rows, g, k]  # (B, 6)
+    aw = sigma[rows, g].clone()  # (B, 6): the six numbers of the winning (g, k)
+    aw[rows, col[k]] = ak[rows, g, k]
     eps_neg = (aw < 0).long()
-    odd = eps_neg.sum(1) % 2 == 1
-    eps_neg[rows, aw.abs().argmin(dim=1)] ^= odd.long()
+    eps_neg[rows, aw.abs().argmin(dim=1)] ^= eps_neg.sum(1) % 2
     mask = (eps_neg << torch.arange(6, device=x.device)).sum(1)
     idx3 = SHAPE_OFFSETS[2] + 24 * t["word_index"][g, mask] + k
-    idx = torch.where(is1, idx1, torch.where(is2, idx2, idx3))
-    return idx, certified
+    return torch.where(win == 0, idx1, torch.where(is2, idx2, idx3)), certified
 
 
 def _e8_block(x: torch.Tensor, t: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -206,10 +232,9 @@ def _e8_block(x: torch.Tensor, t: dict[str, torch.Tensor]) -> tuple[torch.Tensor
     v1[rows, pos[:, 0]] = 2 * sign[rows, pos[:, 0]]
     v1[rows, pos[:, 1]] = 2 * sign[rows, pos[:, 1]]
     v2 = sign.clone()
-    cheapest = mag.argmin(dim=1)
-    v2[rows, cheapest] *= torch.where(odd, -1, 1)
+    v2[rows, mag.argmin(dim=1)] *= torch.where(odd, -1, 1)
     v = torch.where(win1[:, None], v1, v2)
-    return t["index"][(v + 2) @ t["powers"]], certified
+    return t["index"][((v + 2) * t["powers"]).sum(dim=1)], certified
 
 
 def nearest_minimal_vector(
