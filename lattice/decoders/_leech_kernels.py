@@ -341,20 +341,16 @@ def _config_gap(sv, m, q, w, e, ln, moves):
 
 
 @numba.njit(cache=True)
-def _select(sv, sl, bnd, low2, arg, ln, moves, pend):
+def _select(sv, sl, bnd, top_c, top, ln, moves, pend):
     """Winning candidate of lane ln: least (total, index), where total ≥ bound.
 
-    Starts from the candidate of least bound. Where other bounds can still win, those
-    candidates go to ``pend`` and are evaluated in increasing (bound, index) order until the
-    next bound cannot beat the best total found so far: on Gaussian input about one
-    evaluation where this happens (a fifth of the points). Returns the candidate, its total
-    and a lower bound for the totals of all other candidates (their total where evaluated,
-    else their bound); ``moves`` holds the winner's label changes and label error.
+    ``top_c`` is the candidate of least bound, ``top`` its total; the caller comes here only
+    where another bound is ≤ top (a fifth of the points on Gaussian input). Those candidates
+    go to ``pend`` and are evaluated in increasing (bound, index) order until the next bound
+    cannot beat the best total found so far: about one evaluation. Returns the candidate, its
+    total and a lower bound for the totals of all other candidates (their total where
+    evaluated, else their bound); ``moves`` holds the winner's label changes and label error.
     """
-    top_c = arg[ln]
-    top = _total(sv, sl, top_c, ln, moves)
-    if low2[ln] > top:
-        return top_c, top, low2[ln]  # no other candidate can win: the usual case
     second = np.inf
     npend = 0
     for c in range(256):
@@ -456,7 +452,8 @@ def decode_batch(x, out, unsure):
         low = np.empty(W)
         low2 = np.empty(W)
         arg = np.empty(W, dtype=np.int64)
-        moves = np.zeros(7, dtype=np.int64)
+        tops = np.empty(W)
+        mvs = np.zeros(7 * W, dtype=np.int64)  # [lane, j]: label changes and error
         pend = np.empty(256, dtype=np.int64)
         stop = min(n, (blk + 1) * _BLOCK)
         for row0 in range(blk * _BLOCK, stop, W):
@@ -468,8 +465,16 @@ def decode_batch(x, out, unsure):
             _row_pairs(cf, pr, pf, pp)
             _column_states(pf, pp, sv, sl)
             _word_bounds(sv, sl, cp, cl, bnd, low, low2, arg)
+            # separate passes: the totals of the least bounds, then the rare full selection
             for ln in range(lanes):
-                c, total, second = _select(sv, sl, bnd, low2, arg, ln, moves, pend)
+                tops[ln] = _total(sv, sl, arg[ln], ln, mvs[7 * ln : 7 * ln + 7])
+            for ln in range(lanes):
+                moves = mvs[7 * ln : 7 * ln + 7]
+                c = arg[ln]
+                total = tops[ln]
+                second = low2[ln]
+                if second <= total:  # another candidate might win
+                    c, total, second = _select(sv, sl, bnd, c, total, ln, moves, pend)
                 row = row0 + ln
                 # runner-up: in the winner's columns, in another candidate, or in other labels
                 gap = _rebuild(y, cf, pr, sl, c, moves, ln, out[row])
