@@ -15,7 +15,7 @@ labels must add up to the *target* ``q + 2m``.
 
 Layout: W points (*lanes*) are decoded together; every scratch array is flat, with the lane
 as its last, contiguous axis and the layout of the ``N*`` constants below, so that the
-branch-free stages (`_class_costs`, `_row_pairs`, `_column_states`, `_word_bounds`) vectorise
+branch-free stages (`_class_costs`, `_column_states`, `_word_bounds`) vectorise
 across points. Flat arrays of compile-time size, one per type and stage, and indices that LLVM
 can prove non-negative (no wraparound selects, so no gathers) are what makes them vectorise:
 with many separately allocated arrays LLVM gives up on the runtime alias checks. A column
@@ -79,8 +79,6 @@ OTHER = np.array([[0, 0], [2, 3], [1, 3], [1, 2]], dtype=np.int64)
 # vectorise without runtime alias checks between many arrays.
 NCF = 2 * 24 * 2 * 2 * W  # class costs: [m, i, b, (cost, flip), lane]
 NPR = 2 * 24 * 2 * W  # class parities: [m, i, b, lane]
-NPF = 2 * 6 * 2 * 4 * 2 * W  # row-pair values: [m, j, half, a, (sum, least flip), lane]
-NPP = 2 * 6 * 2 * 4 * W  # row-pair parities: [m, j, half, a, lane]
 NS = 2 * 6 * 8 * 5 * W  # column states: [m, j, st, (best, pen e=1..3, mpen), lane]
 NL = 2 * 6 * 8 * W  # column state labels: [m, j, st, lane]
 NCP = 3 * 16 * 2 * W  # couples: [k, u, (sum, least label change), lane]
@@ -116,53 +114,66 @@ def _class_costs(y, cf, pr):
 
 
 @numba.njit(cache=True)
-def _row_pairs(cf, pr, pf, pp):
-    """Row-pair values: for rows (2h, 2h + 1) of column j and their bits a = (lo, hi), the sum
-    of the two class costs, the XOR of their parities and the least of their flips."""
-    for m in range(2):
-        for j in range(6):
-            for h in range(2):
-                i = 4 * j + 2 * h
-                for a in range(4):
-                    k0 = (m * 24 + i) * 2 + (a & 1)
-                    k1 = (m * 24 + i + 1) * 2 + (a >> 1)
-                    o = ((m * 6 + j) * 2 + h) * 4 + a
-                    for ln in range(W):
-                        pf[2 * o * W + ln] = cf[2 * k0 * W + ln] + cf[2 * k1 * W + ln]
-                        pf[(2 * o + 1) * W + ln] = min(cf[(2 * k0 + 1) * W + ln], cf[(2 * k1 + 1) * W + ln])
-                        pp[o * W + ln] = pr[k0 * W + ln] ^ pr[k1 * W + ln]
-
-
-@numba.njit(cache=True)
-def _column_states(pf, pp, sv, sl):
+def _column_states(cf, pr, sv, sl):
     """Column states for both m and all lanes.
 
     For the 4-bit column v of column j: F = Σ cost, P = ⊕ par, D = min flip over its four
-    coordinates, from the row pairs (0, 1) and (2, 3). A state st = 2s + q has the two
-    vectors ``VEC[st, t]``; its options are label t + 2ρ at cost F (ρ = P) or F + D
-    (ρ = 1 − P), so the best option is the cheaper vector vb with its own parity: ``best`` and
-    its label ``sl`` (t = 0 on a tie). ``pen[e − 1] ≥ 0`` is the extra cost of the option
-    with label ``label ⊕ e``: with the other vector vo and Δ = F(vo) − F(vb), e = 2 (ρ only)
-    costs D(vb); e = 1 (t only) costs Δ, plus D(vo) if P(vo) ≠ P(vb); e = 3 costs Δ, plus
-    D(vo) if P(vo) = P(vb). ``mpen`` = min(Δ, D(vb)) is the least of the three.
+    coordinates, from the row pairs (0, 1) and (2, 3) (kept in registers: tuples indexed by
+    the pair's bits). A state st = 2s + q has the two vectors ``VEC[st, t]``; its options are
+    label t + 2ρ at cost F (ρ = P) or F + D (ρ = 1 − P), so the best option is the cheaper
+    vector vb with its own parity: ``best`` and its label ``sl`` (t = 0 on a tie).
+    ``pen[e − 1] ≥ 0`` is the extra cost of the option with label ``label ⊕ e``: with the other
+    vector vo and Δ = F(vo) − F(vb), e = 2 (ρ only) costs D(vb); e = 1 (t only) costs Δ, plus
+    D(vo) if P(vo) ≠ P(vb); e = 3 costs Δ, plus D(vo) if P(vo) = P(vb). ``mpen`` =
+    min(Δ, D(vb)) is the least of the three.
     """
     for m in range(2):
         for j in range(6):
-            pa = (m * 6 + j) * 2 * 4  # pair index of half 0, a = 0; half 1 follows at + 4
-            for st in range(8):
-                # the masks let LLVM prove the flat indices non-negative (no wraparound selects)
-                a0 = pa + (VEC[st, 0] & 3)
-                b0 = pa + 4 + ((VEC[st, 0] >> 2) & 3)
-                a1 = pa + (VEC[st, 1] & 3)
-                b1 = pa + 4 + ((VEC[st, 1] >> 2) & 3)
-                o = (m * 6 + j) * 8 + st
-                for ln in range(W):
-                    f0 = pf[2 * a0 * W + ln] + pf[2 * b0 * W + ln]
-                    f1 = pf[2 * a1 * W + ln] + pf[2 * b1 * W + ln]
-                    d0 = min(pf[(2 * a0 + 1) * W + ln], pf[(2 * b0 + 1) * W + ln])
-                    d1 = min(pf[(2 * a1 + 1) * W + ln], pf[(2 * b1 + 1) * W + ln])
-                    p0 = pp[a0 * W + ln] ^ pp[b0 * W + ln]
-                    p1 = pp[a1 * W + ln] ^ pp[b1 * W + ln]
+            k = (m * 24 + 4 * j) * 2  # class index of row 0, bit 0: row r, bit b at k + 2r + b
+            for ln in range(W):
+                c0 = cf[2 * k * W + ln]
+                c1 = cf[(2 * k + 2) * W + ln]
+                c2 = cf[(2 * k + 4) * W + ln]
+                c3 = cf[(2 * k + 6) * W + ln]
+                c4 = cf[(2 * k + 8) * W + ln]
+                c5 = cf[(2 * k + 10) * W + ln]
+                c6 = cf[(2 * k + 12) * W + ln]
+                c7 = cf[(2 * k + 14) * W + ln]
+                g0 = cf[(2 * k + 1) * W + ln]
+                g1 = cf[(2 * k + 3) * W + ln]
+                g2 = cf[(2 * k + 5) * W + ln]
+                g3 = cf[(2 * k + 7) * W + ln]
+                g4 = cf[(2 * k + 9) * W + ln]
+                g5 = cf[(2 * k + 11) * W + ln]
+                g6 = cf[(2 * k + 13) * W + ln]
+                g7 = cf[(2 * k + 15) * W + ln]
+                r0 = pr[k * W + ln]
+                r1 = pr[(k + 1) * W + ln]
+                r2 = pr[(k + 2) * W + ln]
+                r3 = pr[(k + 3) * W + ln]
+                r4 = pr[(k + 4) * W + ln]
+                r5 = pr[(k + 5) * W + ln]
+                r6 = pr[(k + 6) * W + ln]
+                r7 = pr[(k + 7) * W + ln]
+                # row pairs: a = lo + 2·hi for rows (0, 1) and (2, 3)
+                fa = (c0 + c2, c1 + c2, c0 + c3, c1 + c3)
+                fb = (c4 + c6, c5 + c6, c4 + c7, c5 + c7)
+                da = (min(g0, g2), min(g1, g2), min(g0, g3), min(g1, g3))
+                db = (min(g4, g6), min(g5, g6), min(g4, g7), min(g5, g7))
+                pa = (r0 ^ r2, r1 ^ r2, r0 ^ r3, r1 ^ r3)
+                pb = (r4 ^ r6, r5 ^ r6, r4 ^ r7, r5 ^ r7)
+                for st in range(8):
+                    lo0 = VEC[st, 0] & 3
+                    hi0 = (VEC[st, 0] >> 2) & 3
+                    lo1 = VEC[st, 1] & 3
+                    hi1 = (VEC[st, 1] >> 2) & 3
+                    o = (m * 6 + j) * 8 + st
+                    f0 = fa[lo0] + fb[hi0]
+                    f1 = fa[lo1] + fb[hi1]
+                    d0 = min(da[lo0], db[hi0])
+                    d1 = min(da[lo1], db[hi1])
+                    p0 = pa[lo0] ^ pb[hi0]
+                    p1 = pa[lo1] ^ pb[hi1]
                     one = f1 < f0
                     dbest = d1 if one else d0
                     dother = d0 if one else d1
@@ -442,8 +453,6 @@ def decode_batch(x, out, unsure):
         y = np.empty(24 * W)
         cf = np.empty(NCF)
         pr = np.empty(NPR, dtype=np.int64)
-        pf = np.empty(NPF)
-        pp = np.empty(NPP, dtype=np.int64)
         sv = np.empty(NS)
         sl = np.empty(NL, dtype=np.int64)
         cp = np.empty(NCP)
@@ -462,8 +471,7 @@ def decode_batch(x, out, unsure):
                 for i in range(24):
                     y[i * W + ln] = x[row0 + ln, i] * _SQRT8 if ln < lanes else 0.0
             _class_costs(y, cf, pr)
-            _row_pairs(cf, pr, pf, pp)
-            _column_states(pf, pp, sv, sl)
+            _column_states(cf, pr, sv, sl)
             _word_bounds(sv, sl, cp, cl, bnd, low, low2, arg)
             # separate passes: the totals of the least bounds, then the rare full selection
             for ln in range(lanes):
