@@ -217,24 +217,35 @@ def _word_bounds(sv, sl, cp, cl, bnd, low, low2, arg):
                             cp[2 * u * W + ln] = sv[s0 + ln] + sv[s1 + ln]
                             cp[(2 * u + 1) * W + ln] = min(sv[s0 + 4 * W + ln], sv[s1 + 4 * W + ln])
                             cl[u * W + ln] = sl[o0 * W + ln] ^ sl[o1 * W + ln] ^ target
-            for w in range(64):
-                u0 = (HC[w, 0] & 15) * W  # the masks let LLVM prove the flat indices non-negative
-                u1 = (16 + (HC[w, 1] & 15)) * W
-                u2 = (32 + (HC[w, 2] & 15)) * W
-                cand = 128 * m + 64 * q + w
+            for g in range(16):
+                # the words w = 4g + c (c < 4) share their first couple u0 = g (row order of
+                # `hexacode`): its values are loaded once, the running minimum kept in registers
+                u0 = g * W
+                cand0 = 128 * m + 64 * q + 4 * g
                 for ln in range(W):
                     # branch-free: no masked loads or stores in the vectorised loop
-                    e = cl[u0 + ln] ^ cl[u1 + ln] ^ cl[u2 + ln]
-                    s = cp[2 * u0 + ln] + cp[2 * u1 + ln] + cp[2 * u2 + ln]
-                    rep = min(cp[2 * u0 + W + ln], min(cp[2 * u1 + W + ln], cp[2 * u2 + W + ln]))
-                    s += rep if e != 0 else 0.0
-                    bnd[cand * W + ln] = s
-                    old_low = low[ln]
-                    old_arg = arg[ln]
-                    lower = s < old_low
-                    low2[ln] = min(low2[ln], max(old_low, s))
-                    low[ln] = s if lower else old_low
-                    arg[ln] = cand if lower else old_arg
+                    e0 = cl[u0 + ln]
+                    s0 = cp[2 * u0 + ln]
+                    r0 = cp[2 * u0 + W + ln]
+                    lo = low[ln]
+                    lo2 = low2[ln]
+                    ag = arg[ln]
+                    for c in range(4):
+                        # the masks let LLVM prove the flat indices non-negative
+                        u1 = (16 + (HC[4 * g + c, 1] & 15)) * W
+                        u2 = (32 + (HC[4 * g + c, 2] & 15)) * W
+                        e = e0 ^ cl[u1 + ln] ^ cl[u2 + ln]
+                        s = s0 + cp[2 * u1 + ln] + cp[2 * u2 + ln]
+                        rep = min(r0, min(cp[2 * u1 + W + ln], cp[2 * u2 + W + ln]))
+                        s += rep if e != 0 else 0.0
+                        bnd[(cand0 + c) * W + ln] = s
+                        lower = s < lo
+                        lo2 = min(lo2, max(lo, s))
+                        ag = cand0 + c if lower else ag
+                        lo = min(lo, s)
+                    low[ln] = lo
+                    low2[ln] = lo2
+                    arg[ln] = ag
 
 
 @numba.njit(cache=True)
