@@ -44,7 +44,8 @@ Resume
 Multi-GPU
     Under ``torchrun`` (``WORLD_SIZE > 1``) the run initializes ``torch.distributed`` (NCCL on
     CUDA, gloo on the CPU), wraps the model in ``DistributedDataParallel`` (gradients of the
-    non-final micro-batches are not synchronized), and only rank 0 writes logs, plots and
+    non-final micro-batches are not synchronized); every process trains the (deterministic)
+    tokenizer and packs the training split itself, and only rank 0 writes logs, plots and
     checkpoints and runs the validation pass while the other ranks wait. Logged training losses
     are averaged over the ranks. Command lines are in ``docs/training.md``.
 """
@@ -550,6 +551,16 @@ def learning_rate(step: int, config: TrainConfig) -> float:
 # --------------------------------------------------------------------------- files
 
 
+def _checkpoint_folders(run: Path) -> list[Path]:
+    """The ``checkpoint-<step>`` folders of a run folder, by increasing step."""
+    found = [
+        p
+        for p in run.glob(f"{CHECKPOINT_PREFIX}*")
+        if p.is_dir() and p.name[len(CHECKPOINT_PREFIX) :].isdigit()
+    ]
+    return sorted(found, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX) :]))
+
+
 def find_checkpoint(path: str | os.PathLike) -> Path:
     """A checkpoint folder, or the newest checkpoint of a run folder.
 
@@ -572,7 +583,7 @@ def find_checkpoint(path: str | os.PathLike) -> Path:
     path = Path(path)
     if (path / _STATE_FILE).is_file():
         return path
-    found = sorted(p for p in path.glob(f"{CHECKPOINT_PREFIX}*") if (p / _STATE_FILE).is_file())
+    found = [p for p in _checkpoint_folders(path) if (p / _STATE_FILE).is_file()]
     if not found:
         raise FileNotFoundError(
             f"no checkpoint in {path} (expected {_STATE_FILE} or {CHECKPOINT_PREFIX}* folders)"
@@ -711,6 +722,8 @@ def _setup_runtime(config: TrainConfig) -> _Runtime:
             dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
             owns = True
     if device.type == "cuda":
+        if device.index is None:
+            device = torch.device("cuda", torch.cuda.current_device())
         torch.cuda.set_device(device)
     autocast = None
     if device.type == "cuda" and config.dtype != "float32":
@@ -786,8 +799,7 @@ def _save_checkpoint(
     if final.exists():
         shutil.rmtree(final)
     staging.rename(final)
-    existing = sorted(p for p in out_dir.glob(f"{CHECKPOINT_PREFIX}*") if p.is_dir())
-    for old in existing[: -config.keep_checkpoints]:
+    for old in _checkpoint_folders(out_dir)[: -config.keep_checkpoints]:
         shutil.rmtree(old)
     return final
 
@@ -872,7 +884,7 @@ def _train(
         net = DistributedDataParallel(model, device_ids=ids, broadcast_buffers=False)  # buffers are frozen
 
     main = runtime.is_main
-    if checkpoint is None and any(out_dir.glob(f"{CHECKPOINT_PREFIX}*")):
+    if checkpoint is None and _checkpoint_folders(out_dir):
         raise ValueError(
             f"{out_dir} holds checkpoints of an earlier run: resume from it or choose another out_dir"
         )

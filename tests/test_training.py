@@ -218,7 +218,7 @@ def test_padding_never_contributes_to_the_loss():
 
 def test_leakage_check_passes_causal_modes_and_catches_a_leak():
     torch.manual_seed(0)
-    for attention in ("vanilla", "frozen_qk", "conway"):
+    for attention in ("vanilla", "rotate", "frozen_qk", "e8_bias", "conway"):
         config = LatticeTransformerConfig(
             vocab_size=50, block_size=12, n_layer=1, n_head=1, d_model=24, attention=attention
         )
