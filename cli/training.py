@@ -113,9 +113,16 @@ def _add_flag(group: argparse._ArgumentGroup, name: str, kind: object, text: str
         group.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=None, help=text)
     elif isinstance(kind, str):
         base = {"int?": int, "str?": str}[kind]
-        group.add_argument(flag, dest=dest, type=_optional(base), default=None, help=f"{text}; 'none' unsets")
+        group.add_argument(
+            flag,
+            dest=dest,
+            type=_optional(base),
+            default=None,
+            metavar=name.upper(),
+            help=f"{text}; 'none' unsets",
+        )
     else:
-        group.add_argument(flag, dest=dest, type=kind, default=None, help=text)
+        group.add_argument(flag, dest=dest, type=kind, default=None, metavar=name.upper(), help=text)
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
