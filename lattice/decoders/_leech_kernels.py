@@ -363,7 +363,7 @@ def _config_gap(sv, m, q, w, e, ln, moves):
 
 
 @numba.njit(cache=True)
-def _select(sv, sl, bnd, top_c, top, ln, moves, pend):
+def _select(sv, sl, bnd, top_c, top, ln, moves, pend, trial):
     """Winning candidate of lane ln: least (total, index), where total ≥ bound.
 
     ``top_c`` is the candidate of least bound, ``top`` its total; the caller comes here only
@@ -371,7 +371,8 @@ def _select(sv, sl, bnd, top_c, top, ln, moves, pend):
     go to ``pend`` and are evaluated in increasing (bound, index) order until the next bound
     cannot beat the best total found so far: about one evaluation. Returns the candidate, its
     total and a lower bound for the totals of all other candidates (their total where
-    evaluated, else their bound); ``moves`` holds the winner's label changes and label error.
+    evaluated, else their bound); ``moves`` holds the winner's label changes and label error
+    (``trial``: scratch for the others').
     """
     second = np.inf
     npend = 0
@@ -395,14 +396,14 @@ def _select(sv, sl, bnd, top_c, top, ln, moves, pend):
         for i in range(k, npend - 1):
             pend[i] = pend[i + 1]  # keep the index order
         npend -= 1
-        val = _total(sv, sl, c, ln, moves)
+        val = _total(sv, sl, c, ln, trial)
         if val < top or (val == top and c < top_c):
             top, val = val, top
             top_c = c
+            moves[:] = trial
         second = min(second, val)
     for i in range(npend):
         second = min(second, bnd[pend[i] * W + ln])
-    _total(sv, sl, top_c, ln, moves)
     return top_c, top, second
 
 
@@ -475,6 +476,7 @@ def decode_batch(x, out, unsure):
         tops = np.empty(W)
         mvs = np.zeros(7 * W, dtype=np.int64)  # [lane, j]: label changes and error
         pend = np.empty(256, dtype=np.int64)
+        trial = np.empty(7, dtype=np.int64)
         stop = min(n, (blk + 1) * _BLOCK)
         for row0 in range(blk * _BLOCK, stop, W):
             lanes = min(W, stop - row0)
@@ -493,7 +495,7 @@ def decode_batch(x, out, unsure):
                 total = tops[ln]
                 second = low2[ln]
                 if second <= total:  # another candidate might win
-                    c, total, second = _select(sv, sl, bnd, c, total, ln, moves, pend)
+                    c, total, second = _select(sv, sl, bnd, c, total, ln, moves, pend, trial)
                 row = row0 + ln
                 # runner-up: in the winner's columns, in another candidate, or in other labels
                 gap = _rebuild(y, cf, pr, sl, c, moves, ln, out[row])
