@@ -97,13 +97,13 @@ def _class_costs(y, cf, pr):
     ε = min(δ, 4 − δ): cost = ε², p = [δ > 2], flip = (4 − ε)² − ε² = 16 − 8ε.
     """
     for i in range(24):
-        for m in range(2):
-            for b in range(2):
-                k = (m * 24 + i) * 2 + b
-                for ln in range(W):
-                    g = y[i * W + ln] - 8.0 * np.floor(y[i * W + ln] * 0.125)  # yᵢ mod 8, in [0, 8)
-                    gm = g - m
-                    gm += 8.0 * (gm < 0.0)
+        for ln in range(W):
+            g = y[i * W + ln] - 8.0 * np.floor(y[i * W + ln] * 0.125)  # yᵢ mod 8, in [0, 8)
+            for m in range(2):
+                gm = g - m
+                gm += 8.0 * (gm < 0.0)
+                for b in range(2):
+                    k = (m * 24 + i) * 2 + b
                     u = gm - 2 * b
                     u -= 8.0 * (u > 4.0)  # now in (−4, 4]
                     delta = abs(u)
