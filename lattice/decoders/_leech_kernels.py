@@ -84,6 +84,7 @@ NL = 2 * 6 * 8 * W  # column state labels: [m, j, st, lane]
 NCP = 3 * 16 * 2 * W  # couples: [k, u, (sum, least label change), lane]
 NCL = 3 * 16 * W  # couple labels (the target folded into k = 0): [k, u, lane]
 NB = 256 * W  # candidate bounds [c, lane]
+NG = 64 * W  # least bound of the candidates 4G … 4G + 3 [G, lane]
 
 
 @numba.njit(cache=True)
@@ -188,7 +189,7 @@ def _column_states(cf, pr, sv, sl):
 
 
 @numba.njit(cache=True)
-def _word_bounds(sv, sl, cp, cl, bnd, low, low2, arg):
+def _word_bounds(sv, sl, cp, cl, bnd, gmin, low, low2, arg):
     """Lower bounds for the 256 candidates c = 128m + 64q + w, and their least one per lane.
 
     For the hexacode word h = ``HEX[w]`` the unrepaired cost is Σⱼ best[m, j, 2hⱼ + q] and the
@@ -196,7 +197,7 @@ def _word_bounds(sv, sl, cp, cl, bnd, low, low2, arg):
     costing at least minⱼ mpen, which is added to the bound. Couple sums, XORs and minima
     (columns 2k, 2k + 1, over the 16 score pairs) are shared by the four words through each
     pair. ``low``/``arg``: the least bound and its first index; ``low2``: the least bound of
-    the other candidates.
+    the other candidates; ``gmin[G]``: the least bound of the candidates 4G … 4G + 3.
     """
     for ln in range(W):
         low[ln] = np.inf
@@ -230,6 +231,7 @@ def _word_bounds(sv, sl, cp, cl, bnd, low, low2, arg):
                     lo = low[ln]
                     lo2 = low2[ln]
                     ag = arg[ln]
+                    gm = np.inf
                     for c in range(4):
                         # the masks let LLVM prove the flat indices non-negative
                         u1 = (16 + (HC[4 * g + c, 1] & 15)) * W
@@ -243,6 +245,8 @@ def _word_bounds(sv, sl, cp, cl, bnd, low, low2, arg):
                         lo2 = min(lo2, max(lo, s))
                         ag = cand0 + c if lower else ag
                         lo = min(lo, s)
+                        gm = min(gm, s)
+                    gmin[(cand0 >> 2) * W + ln] = gm
                     low[ln] = lo
                     low2[ln] = lo2
                     arg[ln] = ag
@@ -363,7 +367,7 @@ def _config_gap(sv, m, q, w, e, ln, moves):
 
 
 @numba.njit(cache=True)
-def _select(sv, sl, bnd, top_c, top, ln, moves, pend, trial):
+def _select(sv, sl, bnd, gmin, top_c, top, ln, moves, pend, trial):
     """Winning candidate of lane ln: least (total, index), where total ≥ bound.
 
     ``top_c`` is the candidate of least bound, ``top`` its total; the caller comes here only
@@ -375,15 +379,26 @@ def _select(sv, sl, bnd, top_c, top, ln, moves, pend, trial):
     (``trial``: scratch for the others').
     """
     second = np.inf
+    ngrp = 0
+    for g in range(64):
+        # branch-free: groups of four candidates whose least bound can still win (and the
+        # winner's own group) go to pend[256:], the others' least bound to second
+        val = gmin[g * W + ln]
+        can_win = (val < top) | ((val == top) & (4 * g < top_c)) | (g == top_c >> 2)
+        pend[256 + ngrp] = g
+        ngrp += np.int64(can_win)
+        second = min(second, np.inf if can_win else val)
     npend = 0
-    for c in range(256):
-        # branch-free: about 9 of the 256 candidates go to pend, at unpredictable places
-        val = bnd[c * W + ln]
-        other = c != top_c
-        can_win = other & ((val < top) | ((val == top) & (c < top_c)))
-        pend[npend] = c
-        npend += np.int64(can_win)
-        second = min(second, np.inf if can_win or not other else val)
+    for k in range(ngrp):
+        g = pend[256 + k]
+        for c in range(4 * g, 4 * g + 4):
+            # branch-free: about 9 candidates go to pend, at unpredictable places
+            val = bnd[c * W + ln]
+            other = c != top_c
+            can_win = other & ((val < top) | ((val == top) & (c < top_c)))
+            pend[npend] = c
+            npend += np.int64(can_win)
+            second = min(second, np.inf if can_win or not other else val)
     while npend > 0:
         k = 0
         for i in range(1, npend):
@@ -470,12 +485,13 @@ def decode_batch(x, out, unsure):
         cp = np.empty(NCP)
         cl = np.empty(NCL, dtype=np.int64)
         bnd = np.empty(NB)
+        gmin = np.empty(NG)
         low = np.empty(W)
         low2 = np.empty(W)
         arg = np.empty(W, dtype=np.int64)
         tops = np.empty(W)
         mvs = np.zeros(7 * W, dtype=np.int64)  # [lane, j]: label changes and error
-        pend = np.empty(256, dtype=np.int64)
+        pend = np.empty(256 + 64, dtype=np.int64)
         trial = np.empty(7, dtype=np.int64)
         stop = min(n, (blk + 1) * _BLOCK)
         for row0 in range(blk * _BLOCK, stop, W):
@@ -485,7 +501,7 @@ def decode_batch(x, out, unsure):
                     y[i * W + ln] = x[row0 + ln, i] * _SQRT8 if ln < lanes else 0.0
             _class_costs(y, cf, pr)
             _column_states(cf, pr, sv, sl)
-            _word_bounds(sv, sl, cp, cl, bnd, low, low2, arg)
+            _word_bounds(sv, sl, cp, cl, bnd, gmin, low, low2, arg)
             # separate passes: the totals of the least bounds, then the rare full selection
             for ln in range(lanes):
                 tops[ln] = _total(sv, sl, arg[ln], ln, mvs[7 * ln : 7 * ln + 7])
@@ -495,7 +511,7 @@ def decode_batch(x, out, unsure):
                 total = tops[ln]
                 second = low2[ln]
                 if second <= total:  # another candidate might win
-                    c, total, second = _select(sv, sl, bnd, c, total, ln, moves, pend, trial)
+                    c, total, second = _select(sv, sl, bnd, gmin, c, total, ln, moves, pend, trial)
                 row = row0 + ln
                 # runner-up: in the winner's columns, in another candidate, or in other labels
                 gap = _rebuild(y, cf, pr, sl, c, moves, ln, out[row])
