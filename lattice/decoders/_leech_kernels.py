@@ -20,7 +20,10 @@ across points. Flat arrays of compile-time size, one per type and stage, and ind
 can prove non-negative (no wraparound selects, so no gathers) are what makes them vectorise:
 with many separately allocated arrays LLVM gives up on the runtime alias checks. A column
 *state* ``st = 2s + q`` is a column score ``s`` with a parity ``q``. Selection, repair and
-rebuilding then run per lane. Candidates are numbered ``c = 128m + 64q + w`` with ``w`` the
+rebuilding then run per lane, in scalar code: across lanes they would need gathers (the
+states differ per lane), and LLVM does not vectorise those loops ("cannot identify array
+bounds": without alias information, which Numba does not give, it cannot check the gathered
+addresses against the stores). Candidates are numbered ``c = 128m + 64q + w`` with ``w`` the
 row of the hexacode word in :func:`~leechkit.lattice.codes.hexacode.hexacode`.
 """
 

@@ -45,9 +45,10 @@ certification: ≈ 9k in all. The first three parts are branch-free and vectoris
 lanes of 64 points (8 float64 per AVX-512 instruction), the last is scalar per point. Vardy
 and Be'ery's decoder needs 3,595 operations in the worst case, without certification; this
 layout spends more operations for branch-free, SIMD-friendly loops. Measured on a 2-core
-AMD EPYC (AVX-512): about 1.4 million decodes/s per core; half of the time goes to the
-scalar per-point part (selection ≈ 25 %, rebuilding ≈ 20 %, certification ≈ 7 % of the
-total), a third to the candidate bounds, the rest to class costs and column states.
+AMD EPYC (AVX-512): about 1.5 million decodes/s per core (the kernel; 2.5–3 million/s on both
+cores). About 45 % of the time goes to the scalar per-point part (selection ≈ 20 %,
+rebuilding ≈ 17 %, certification ≈ 8 %), a third to the candidate bounds, the rest to the
+class costs and column states.
 
 Exactness and ties
 ------------------
