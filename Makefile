@@ -1,4 +1,5 @@
-# The two README commands: `make run` (the tour) and `make test` (the whole suite).
+# The two README commands: `make run` (the tour: lattices, then a short CPU training run) and
+# `make test` (the whole suite).
 # Both create .venv and install what they need on a fresh machine.
 PYTHON ?= python3
 VENV ?= .venv
@@ -21,7 +22,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 setup: $(VENV)/.installed
 
 run: setup
-	$(BIN)/leechkit info
+	$(BIN)/leechkit tour
 
 lint: setup
 	$(BIN)/ruff check .
