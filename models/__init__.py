@@ -9,6 +9,8 @@ Requires the ``torch`` extra. One module per concept:
 * :mod:`.losses` and :mod:`.monitor` — the resonance loss, monitor and logit bias;
 * :mod:`.phase` — Monster-LILA's phase modulation, "Monster sync" and pictures;
 * :mod:`.adapters` — the lattice adapter and LoRA; :mod:`.telemetry` — weight spectra;
+* :mod:`.training` and :mod:`.evaluation` — the trainer (DDP through torchrun), checkpoint
+  evaluation in honest bits per character, the leakage check;
 * :mod:`.lattice_ops` — lattice operations on tensors of any device (nearest minimal vector).
 """
 
@@ -28,6 +30,7 @@ from .data import (
     pydoc_topics,
     train_batches,
 )
+from .evaluation import evaluate_checkpoint, leakage_check, load_checkpoint
 from .kernels import e8_head_directions, lattice_frame, lila_placeholder_kernel
 from .lattice_ops import nearest_minimal_vector
 from .losses import ResonanceLoss, max_cosine
@@ -36,6 +39,7 @@ from .monitor import ResonanceMonitor, ResonanceState, ResonatorBias
 from .phase import PhaseModulation, monster_sync, plot_embedding_pca, plot_phase_heatmap
 from .telemetry import TelemetryCallback, format_table, weight_telemetry
 from .tokenizer import ByteTokenizer, SentencePieceTokenizer, Tokenizer, load_tokenizer
+from .training import TrainConfig, TrainResult, train
 from .transformer import LatticeTransformer
 
 __all__ = [
@@ -61,16 +65,21 @@ __all__ = [
     "SentencePieceTokenizer",
     "TelemetryCallback",
     "Tokenizer",
+    "TrainConfig",
+    "TrainResult",
     "apply_adapters",
     "compression_reference",
     "e8_head_directions",
     "eval_batches",
+    "evaluate_checkpoint",
     "evaluate_model",
     "format_bits_table",
     "format_compression_table",
     "format_table",
     "lattice_frame",
+    "leakage_check",
     "lila_placeholder_kernel",
+    "load_checkpoint",
     "load_corpus",
     "load_tokenizer",
     "max_cosine",
@@ -81,6 +90,7 @@ __all__ = [
     "plot_embedding_pca",
     "plot_phase_heatmap",
     "pydoc_topics",
+    "train",
     "train_batches",
     "weight_telemetry",
 ]
