@@ -1,19 +1,26 @@
-"""GPU benchmark of the exact nearest-minimal-vector search (spherical Leech / E8 codes).
+"""GPU benchmark of the lattice operations: exact spherical search and exact decoding.
 
-One run measures, on the same Gaussian queries:
+Spherical search (nearest of the 196,560 Leech minimal vectors / 240 E8 roots), on the same
+Gaussian queries:
 
-* the structured torch search of :func:`leechkit.models.lattice_ops.nearest_minimal_vector`
-  on the GPU (float64 arithmetic, certified winners, CPU fallback for uncertified rows), in
-  eager mode and with the block function compiled by ``torch.compile``;
+* :func:`leechkit.models.nearest_minimal_vector` on CUDA tensors: the fused Triton kernel
+  (Leech), and its plain-torch reference (the structured search as batched float64 tensor
+  operations) in eager mode and compiled by ``torch.compile``;
 * the brute-force alternative on the same GPU: the cuBLAS product of the queries with all
   minimal vectors, then ``argmax`` — float32 with TF32 off (IEEE products), and TF32/bf16
   tensor-core variants, which are faster but not exact;
 * the Numba search on the machine's CPUs.
 
-Every method's indices are compared with the Numba search (exact). Prints a markdown table
-with the device line; ``--json FILE`` also writes the figures. Run on a CUDA machine::
+Decoding (closest lattice point, float32 in and out): :func:`leechkit.models.decode` on CUDA
+tensors (fused Triton kernels), against the brute-force alternative on the same GPU (Leech:
+the 8,192 (m, codeword) cosets as batched tensor operations; E8: the two-coset rounding as
+unfused tensor operations) and the Numba decoders on the machine's CPUs.
 
-    python benchmarks/bench_gpu.py --points 1000000
+Every method's answers are compared with the exact Numba search / decoders. Prints markdown
+tables with the device line; ``--json FILE`` also writes the figures and ``--plot FILE`` a
+bar chart. Run on a CUDA machine::
+
+    python benchmarks/bench_gpu.py --points 1000000 --plot gpu.png
 """
 
 from __future__ import annotations
@@ -30,9 +37,10 @@ import numba
 import numpy as np
 import torch
 
+from leechkit.lattice.decoders import decode_e8, decode_leech
 from leechkit.lattice.quantizers import index_to_vector
 from leechkit.lattice.quantizers import nearest_minimal_vector as numba_search
-from leechkit.models import lattice_ops
+from leechkit.models import decode, lattice_ops
 
 
 def _sync() -> None:
@@ -79,6 +87,7 @@ def run_lattice(
         idx = idx.cpu().numpy() if isinstance(idx, torch.Tensor) else idx
         rows.append(
             {
+                "task": "search",
                 "code": lattice,
                 "method": method,
                 "points": points,
@@ -89,16 +98,22 @@ def run_lattice(
         )
 
     structured = partial(lattice_ops._device_search, x, lattice, chunk)
-    record("structured torch (eager)", structured, True)
-    name = "_leech_block" if lattice == "leech" else "_e8_block"
-    block = getattr(lattice_ops, name)
-    setattr(lattice_ops, name, torch.compile(block, dynamic=False))
+    if lattice == "leech" and lattice_ops._triton_ready(x):
+        record("fused Triton kernel", structured, True)
+    os.environ["LEECHKIT_NO_TRITON"] = "1"
     try:
-        record("structured torch (torch.compile)", structured, True)
-    except Exception as err:  # reported; the eager row still stands
-        print(f"torch.compile failed for {lattice}: {type(err).__name__}: {err}", file=sys.stderr)
+        record("structured torch reference (eager)", structured, True)
+        name = "_leech_scores" if lattice == "leech" else "_e8_block"
+        block = getattr(lattice_ops, name)
+        setattr(lattice_ops, name, torch.compile(block, dynamic=False))
+        try:
+            record("structured torch reference (torch.compile)", structured, True)
+        except Exception as err:  # reported; the other rows still stand
+            print(f"torch.compile failed for {lattice}: {type(err).__name__}: {err}", file=sys.stderr)
+        finally:
+            setattr(lattice_ops, name, block)
     finally:
-        setattr(lattice_ops, name, block)
+        del os.environ["LEECHKIT_NO_TRITON"]
     torch.backends.cuda.matmul.allow_tf32 = False
     record("cuBLAS brute force, float32 (TF32 off)", partial(brute_force, x, vecs32, brute_chunk), False)
     torch.backends.cuda.matmul.allow_tf32 = True
@@ -110,21 +125,115 @@ def run_lattice(
     return rows
 
 
+def _e8_unfused(x: torch.Tensor) -> torch.Tensor:
+    """Conway–Sloane's E8 decoder as plain tensor operations (float64, no tie fallback)."""
+    y = x.double()
+    cands = []
+    for half in (0.0, 0.5):
+        u = y - half
+        r = torch.round(u)
+        err = u - r
+        odd = r.sum(1).remainder(2) != 0
+        k = err.abs().argmax(1)
+        rows = torch.arange(y.shape[0], device=y.device)
+        r[rows, k] += torch.where(odd, torch.where(err[rows, k] >= 0, 1.0, -1.0), 0.0)
+        cands.append(r + half)
+    d0, d1 = (((y - c) ** 2).sum(1) for c in cands)
+    return torch.where((d1 < d0)[:, None], cands[1], cands[0]).float()
+
+
+def _leech_cosets(x: torch.Tensor, chunk: int) -> torch.Tensor:
+    """Closest Leech points by the 8,192-coset formulation as batched tensor operations."""
+    t = lattice_ops._tables("leech", x.device)
+    y = x.double() * lattice_ops._SQRT8
+    win, _, second = lattice_ops._leech_decode_scores_reference(y, t, chunk)
+    q, _ = lattice_ops._leech_point(y, win, second, t)
+    return (q.double() / lattice_ops._SQRT8).float()
+
+
+def run_decode(lattice: str, points: int, repeat: int, seed: int, coset_points: int) -> list[dict]:
+    """Rows of one decoder: the fused kernel, the GPU brute force and Numba, float32 in and out."""
+    n = 24 if lattice == "leech" else 8
+    scale = 1.5 if lattice == "leech" else 3.0
+    x_np = (np.random.default_rng(seed).standard_normal((points, n)) * scale).astype(np.float32)
+    x = torch.as_tensor(x_np, device="cuda")
+    numba_decode = decode_leech if lattice == "leech" else decode_e8
+    exact = numba_decode(x_np).astype(np.float32)
+    rows = []
+
+    def record(method: str, fn, count: int, exact_method: bool) -> None:
+        seconds = _best(fn, repeat)
+        out = fn()
+        out = out.cpu().numpy() if isinstance(out, torch.Tensor) else out.astype(np.float32)
+        rows.append(
+            {
+                "task": "decode",
+                "code": lattice,
+                "method": method,
+                "points": count,
+                "rate": count / seconds,
+                "mismatches": int((out != exact[:count]).any(axis=1).sum()),
+                "exact": exact_method,
+            }
+        )
+
+    record("fused Triton kernel", partial(decode, x, lattice), points, True)
+    if lattice == "leech":
+        sub = x[:coset_points]
+        record("8,192 cosets as tensor ops", partial(_leech_cosets, sub, 512), coset_points, False)
+    else:
+        sub = x[: min(points, 20_000_000)]
+        record("two-coset rounding as tensor ops", partial(_e8_unfused, sub), sub.shape[0], False)
+    cpu_points = min(points, 1_000_000 if lattice == "leech" else 10_000_000)
+    record(
+        f"Numba on the CPU ({numba.get_num_threads()} threads)",
+        partial(numba_decode, x_np[:cpu_points]),
+        cpu_points,
+        True,
+    )
+    return rows
+
+
 def table(rows: list[dict[str, object]]) -> str:
     lines = [
-        "| code | method | points | queries/s | structured (best) ÷ this | mismatches vs exact |",
-        "|---|---|---|---|---|---|",
+        "| task | code | method | points | per second | fused ÷ this | mismatches vs exact |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for code in dict.fromkeys(r["code"] for r in rows):
-        mine = [r for r in rows if r["code"] == code]
-        top = max(float(r["rate"]) for r in mine if str(r["method"]).startswith("structured"))
+    for key in dict.fromkeys((r["task"], r["code"]) for r in rows):
+        mine = [r for r in rows if (r["task"], r["code"]) == key]
+        fused = [float(r["rate"]) for r in mine if r["method"] == "fused Triton kernel"]
+        top = fused[0] if fused else max(float(r["rate"]) for r in mine)
         for r in mine:
             rate = float(r["rate"])
             lines.append(
-                f"| {code} | {r['method']} | {r['points']:,} | {rate / 1e6:.2f} M/s | "
+                f"| {r['task']} | {r['code']} | {r['method']} | {r['points']:,} | {rate / 1e6:,.2f} M/s | "
                 f"{top / rate:.2f}× | {r['mismatches']} |"
             )
     return "\n".join(lines)
+
+
+def plot(rows: list[dict[str, object]], path: str, device: str) -> None:
+    """Horizontal bars of throughput per task and code, log scale."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = list(dict.fromkeys((r["task"], r["code"]) for r in rows))
+    fig, axes = plt.subplots(len(keys), 1, figsize=(8, 1.2 + 0.55 * len(rows)), squeeze=False)
+    for ax, key in zip(axes[:, 0], keys):
+        mine = [r for r in rows if (r["task"], r["code"]) == key]
+        labels = [str(r["method"]) for r in mine]
+        rates = [float(r["rate"]) for r in mine]
+        colors = ["tab:green" if r["method"] == "fused Triton kernel" else "tab:gray" for r in mine]
+        ax.barh(labels, rates, color=colors)
+        ax.set_xscale("log")
+        ax.invert_yaxis()
+        ax.set_title(f"{key[0]} — {key[1]}", fontsize=10)
+        ax.tick_params(labelsize=8)
+    axes[-1, 0].set_xlabel(f"points per second ({device})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,7 +243,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--chunk", type=int, default=16384, help="queries per block of the structured search")
     parser.add_argument("--brute-chunk", type=int, default=8192, help="queries per brute-force product")
+    parser.add_argument("--leech-points", type=int, default=4_000_000, help="points for the Leech decoders")
+    parser.add_argument("--e8-points", type=int, default=100_000_000, help="points for the E8 decoders")
+    parser.add_argument("--coset-points", type=int, default=20_000, help="points of the 8,192-coset baseline")
+    parser.add_argument("--skip-search", action="store_true")
     parser.add_argument("--json", default=None, help="also write the rows to this file")
+    parser.add_argument("--plot", default=None, help="also draw the throughput bars to this PNG")
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
         parser.error("needs a CUDA device")
@@ -144,8 +258,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     rows = []
     for lattice in ("leech", "e8"):
-        rows += run_lattice(lattice, args.points, args.repeat, args.seed, args.chunk, args.brute_chunk)
+        count = args.leech_points if lattice == "leech" else args.e8_points
+        rows += run_decode(lattice, count, args.repeat, args.seed, args.coset_points)
+        print(table(rows), flush=True)
+    if not args.skip_search:
+        for lattice in ("leech", "e8"):
+            rows += run_lattice(lattice, args.points, args.repeat, args.seed, args.chunk, args.brute_chunk)
     print(table(rows))
+    if args.plot:
+        plot(rows, args.plot, torch.cuda.get_device_name())
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

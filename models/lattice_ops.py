@@ -47,23 +47,31 @@ ch. 4 §11 (the Leech lattice and its minimal vectors), ch. 11 (MOG, sextets, he
 
 from __future__ import annotations
 
+import math
+import os
 from functools import lru_cache
 from itertools import combinations
+from types import ModuleType
 
 import numpy as np
 import torch
 
 from leechkit.lattice import golay_code
+from leechkit.lattice.decoders import decode_e8 as _decode_e8_numba
+from leechkit.lattice.decoders import decode_leech as _decode_leech_numba
+from leechkit.lattice.decoders import decode_leech_integer as _decode_leech_integer_numba
 from leechkit.lattice.lattices.leech import SHAPE_OFFSETS
 from leechkit.lattice.quantizers import index_to_vector
 from leechkit.lattice.quantizers import nearest_minimal_vector as _numba_search
 
-__all__ = ["nearest_minimal_vector"]
+__all__ = ["decode", "nearest_minimal_vector"]
 
 _DIMS = {"leech": 24, "e8": 8}
 _COUNTS = {"leech": 196560, "e8": 240}
 _SCALES = {"leech": 8.0**-0.5, "e8": 0.5}
 _MARGIN = 2.0**-40
+#: |d(D8) − d(D8 + ½)| at or below which an E8 row is decided on the CPU (as the CPU kernel does).
+_E8_NEAR_TIE = 1e-9
 
 
 @lru_cache(maxsize=1)
@@ -87,6 +95,7 @@ def _leech_tables() -> dict[str, np.ndarray]:
         raise RuntimeError("the Golay code is not a union of 128 cosets of the column complements")
     rep_words = np.array([(int(k) >> np.arange(24)) & 1 for k in reps], dtype=np.int64)
     even = np.array([bin(m).count("1") % 2 == 0 for m in range(64)])
+    even_list = np.flatnonzero(even)
     word_index = np.full((128, 64), -1, dtype=np.int64)  # word_index[g, mask] for even masks
     for g in range(128):
         for mask in np.flatnonzero(even):
@@ -102,6 +111,14 @@ def _leech_tables() -> dict[str, np.ndarray]:
         "positions": positions,  # (759, 8), ascending
         "pair_index": pair_index,
         "others": np.array([[k for k in range(6) if k != j] for j in range(6)], dtype=np.int64),
+        # The same tables zero-padded to 32 lanes for the fused kernels, and for decoding the
+        # representatives' bits and the 32 even subsets of the six columns.
+        "coset_bits": np.pad(rep_words.astype(np.int32), ((0, 0), (0, 8))),
+        "even_masks": np.pad(((even_list[None, :] >> np.arange(6)[:, None]) & 1).astype(np.int32),
+                             ((0, 2), (0, 0))),
+        "even_colbits": col_bits[even_list],
+        "octad_masks": np.pad(octads.astype(np.int32), ((0, 0), (0, 8))),
+        "signs32": np.pad((1 - 2 * rep_words).astype(np.float64), ((0, 0), (0, 8))),
     }
 
 
@@ -156,12 +173,16 @@ def _parity_values(
     return best, runner
 
 
-def _leech_block(x: torch.Tensor, t: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Indices and certification flags of one block of normalised float64 rows (B, 24)."""
+def _leech_scores(x: torch.Tensor, t: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Winning candidate family of each normalised float64 row (B, 24) and its certificate.
+
+    Families in the order of the kernel: 0 the shape (±4²), ``1 + o`` octad ``o``,
+    ``760 + 24g + k`` coset ``g`` with the −3 at position ``k``. This is the readable torch
+    reference of :func:`._triton_kernels.leech_search_scores`.
+    """
     b = x.shape[0]
-    rows = torch.arange(b, device=x.device)
     mag = x.abs()
-    top, pos = mag.topk(3, dim=1)
+    top = mag.topk(3, dim=1).values
     best1, run1 = 4 * (top[:, 0] + top[:, 1]), 4 * (top[:, 0] + top[:, 2])
     best2, run2, _ = _sign_parity(x[:, t["positions"]], 2.0)  # (B, 759)
     # Shape 3. Per coset g the column sums σ; for position k only column c = col(k) changes,
@@ -191,8 +212,15 @@ def _leech_block(x: torch.Tensor, t: dict[str, torch.Tensor]) -> tuple[torch.Ten
     runner = torch.stack(
         [second_value, run1, run2.amax(dim=1), run3.reshape(b, -1).amax(dim=1)], dim=1
     ).amax(dim=1)
-    certified = top_value - runner > _MARGIN * 4 * mag.sum(dim=1)
+    return win, top_value - runner > _MARGIN * 4 * mag.sum(dim=1)
 
+
+def _leech_index(x: torch.Tensor, win: torch.Tensor, t: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Index of the best minimal vector of the winning family ``win`` of each row (B, 24)."""
+    b = x.shape[0]
+    rows = torch.arange(b, device=x.device)
+    mag = x.abs()
+    pos = mag.topk(2, dim=1).indices
     neg = (x < 0).long()
     lo = torch.minimum(pos[:, 0], pos[:, 1])
     hi = torch.maximum(pos[:, 0], pos[:, 1])
@@ -207,13 +235,14 @@ def _leech_block(x: torch.Tensor, t: dict[str, torch.Tensor]) -> tuple[torch.Ten
     idx2 = SHAPE_OFFSETS[1] + 128 * o + (on * bits).sum(1)
     q = (win - 760).clamp(min=0)
     g, k = q // 24, q % 24
-    aw = sigma[rows, g].clone()  # (B, 6): the six numbers of the winning (g, k)
-    aw[rows, col[k]] = ak[rows, g, k]
+    xs = x * t["signs"][g]  # (B, 24): the winning coset's representative signs
+    aw = xs.view(b, 6, 4).sum(-1)  # (B, 6): its column sums, then the −3 at position k
+    aw[rows, k // 4] -= 4 * xs[rows, k]
     eps_neg = (aw < 0).long()
     eps_neg[rows, aw.abs().argmin(dim=1)] ^= eps_neg.sum(1) % 2
     mask = (eps_neg << torch.arange(6, device=x.device)).sum(1)
     idx3 = SHAPE_OFFSETS[2] + 24 * t["word_index"][g, mask] + k
-    return torch.where(win == 0, idx1, torch.where(is2, idx2, idx3)), certified
+    return torch.where(win == 0, idx1, torch.where(is2, idx2, idx3))
 
 
 def _e8_block(x: torch.Tensor, t: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -307,22 +336,200 @@ def nearest_minimal_vector(
     return out[0] if len(out) == 1 else tuple(out)
 
 
+def _triton_ready(x: torch.Tensor) -> bool:
+    """Whether the fused Triton kernels can run on ``x`` (a CUDA tensor, Triton installed)."""
+    if x.device.type != "cuda" or os.environ.get("LEECHKIT_NO_TRITON"):
+        return False
+    return _triton_kernels() is not None
+
+
+@lru_cache(maxsize=1)
+def _triton_kernels() -> ModuleType | None:
+    try:
+        from . import _triton_kernels as kernels
+    except ImportError:
+        return None
+    return kernels
+
+
 def _device_search(rows: torch.Tensor, lattice: str, chunk_size: int) -> torch.Tensor:
     t = _tables(lattice, rows.device)
-    block = _leech_block if lattice == "leech" else _e8_block
+    fused = lattice == "leech" and _triton_ready(rows)
     idx = torch.empty(rows.shape[0], dtype=torch.int64, device=rows.device)
     for start in range(0, rows.shape[0], chunk_size):
         x = rows[start : start + chunk_size].double()
         # An exact power-of-two normalisation keeps every sum far from overflow.
         _, exponent = torch.frexp(x.abs().amax(dim=1, keepdim=True))
         x = torch.ldexp(x, -exponent)
-        got, certified = block(x, t)
+        if fused:
+            win, _ = _triton_kernels().leech_search_scores(x, t["octad_masks"], t["signs32"], _MARGIN)
+            win = win.long()
+            certified = win >= 0
+            got = _leech_index(x, win.clamp(min=0), t)
+        elif lattice == "leech":
+            win, certified = _leech_scores(x, t)
+            got = _leech_index(x, win, t)
+        else:
+            got, certified = _e8_block(x, t)
         unsure = torch.nonzero(~certified).flatten()
         if unsure.numel():
             exact = _numba_search(rows[start + unsure].double().cpu().numpy(), lattice)
             got[unsure] = torch.as_tensor(exact, device=rows.device)
         idx[start : start + chunk_size] = got
     return idx
+
+
+_SQRT8 = math.sqrt(8.0)
+_MAX_ABS = 2.0**50
+
+
+def decode(x: torch.Tensor, lattice: str = "leech") -> torch.Tensor:
+    """Closest lattice points (exact) of the rows of a tensor on any device.
+
+    The same points, bit for bit, as :func:`leechkit.lattice.decoders.decode_leech` and
+    :func:`~leechkit.lattice.decoders.decode_e8` (tie rules included), in ``x``'s dtype and
+    on its device. CPU tensors are decoded by those Numba kernels; CUDA tensors by the fused
+    Triton kernels of :mod:`._triton_kernels` (E8: Conway–Sloane's two-coset rounding,
+    memory-bound; Leech: the 8,192 (m, codeword) cosets walked as 256 cosets of the even
+    column complements), with rows whose float64 decision is not certified by a margin
+    decided exactly on the CPU. Without Triton a CUDA tensor is decoded on the CPU.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Shape (..., 24) for Leech or (..., 8) for E8, a floating dtype, finite entries of
+        magnitude below 2⁵⁰ (standard scale: Leech minimal norm 4, E8 minimal norm 2).
+    lattice : {"leech", "e8"}
+
+    Returns
+    -------
+    torch.Tensor
+        The closest points, same shape, dtype and device as ``x``. float32 (or narrower)
+        results are the float64 points rounded once to that dtype: exact while the points'
+        coordinates are representable (E8: half-integers below 2²³; Leech: ``q/√8`` is never
+        exact in binary, so the float32 result is the correctly rounded float64 one).
+
+    Raises
+    ------
+    TypeError
+        ``x`` is not a floating-point tensor.
+    ValueError
+        Unknown lattice, wrong last dimension, NaN/inf entries or magnitudes ≥ 2⁵⁰.
+    """
+    if lattice not in _DIMS:
+        raise ValueError(f"lattice must be 'leech' or 'e8', got {lattice!r}")
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise TypeError(f"x must be a floating-point torch.Tensor, got {type(x).__name__}")
+    n = _DIMS[lattice]
+    if x.ndim == 0 or x.shape[-1] != n:
+        raise ValueError(f"x must have last dimension {n} for {lattice}, got shape {tuple(x.shape)}")
+    rows = x.detach().reshape(-1, n)
+    if rows.shape[0] == 0:
+        return x.detach().clone()
+    if lattice == "e8" and _triton_ready(rows):
+        # Memory-bound: the kernel flags bad rows itself instead of a validation pass.
+        return _e8_decode_device(rows).to(x.dtype).reshape(x.shape)
+    peak = rows.abs().amax()
+    if not bool(torch.isfinite(peak)):
+        raise ValueError("x contains NaN or infinite entries")
+    if float(peak) >= _MAX_ABS:
+        raise ValueError("x has coordinates of magnitude ≥ 2**50, beyond float64 decoding")
+    if _triton_ready(rows):
+        out = _leech_decode_device(rows)
+    else:
+        cpu = _decode_leech_numba if lattice == "leech" else _decode_e8_numba
+        out = torch.from_numpy(cpu(rows.double().cpu().numpy())).to(rows.device)
+    return out.to(x.dtype).reshape(x.shape)
+
+
+def _e8_decode_device(rows: torch.Tensor) -> torch.Tensor:
+    wide = rows if rows.dtype in (torch.float32, torch.float64) else rows.float()
+    out, tie = _triton_kernels().e8_decode(wide, _E8_NEAR_TIE)
+    unsure = torch.nonzero(tie).flatten()
+    if unsure.numel():
+        exact = _decode_e8_numba(rows[unsure].double().cpu().numpy())
+        out[unsure] = torch.as_tensor(exact, device=rows.device).to(out.dtype)
+    return out
+
+
+def _leech_decode_device(rows: torch.Tensor, chunk_size: int = 1 << 20) -> torch.Tensor:
+    t = _tables("leech", rows.device)
+    out = torch.empty(rows.shape, dtype=torch.float64, device=rows.device)
+    for start in range(0, rows.shape[0], chunk_size):
+        x = rows[start : start + chunk_size]
+        y = x.double() * _SQRT8  # the CPU decoder's y = fl(√8·x)
+        win, _, second = _triton_kernels().leech_decode_scores(y, t["coset_bits"], t["even_masks"])
+        q, certified = _leech_point(y, win.long(), second, t)
+        unsure = torch.nonzero(~certified).flatten()
+        if unsure.numel():
+            exact = _decode_leech_integer_numba(x[unsure].double().cpu().numpy())
+            q[unsure] = torch.as_tensor(exact, device=rows.device)
+        # A tensor divisor: torch turns division by a Python scalar into a multiplication by
+        # its reciprocal, which can differ in the last bit from the CPU path's q / √8.
+        out[start : start + chunk_size] = q.double() / torch.tensor(_SQRT8, device=q.device)
+    return out
+
+
+def _leech_decode_scores_reference(
+    y: torch.Tensor, t: dict[str, torch.Tensor], chunk_size: int = 256
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Readable reference of :func:`._triton_kernels.leech_decode_scores`: all 8,192 pairs
+    ``(m, codeword)`` as batched tensor operations on (B, 4096, 24) blocks (the brute-force
+    formulation the GPU benchmark compares the kernel with)."""
+    words = (t["coset_bits"][:, None, :24].long() ^ t["even_colbits"][None]).reshape(4096, 24)
+    win = torch.empty(y.shape[0], dtype=torch.int64, device=y.device)
+    best = torch.empty(y.shape[0], dtype=torch.float64, device=y.device)
+    second = torch.empty_like(best)
+    for start in range(0, y.shape[0], chunk_size):
+        part = y[start : start + chunk_size, None, :]
+        values = []
+        for m in (0, 1):
+            r = (m + 2 * words).double()
+            u = (part - r) * 0.25
+            fl = torch.floor(u)
+            z = torch.where(u - fl > 0.5, fl + 1, fl)
+            e = part - (r + 4 * z)
+            wrong = (z.long().remainder(2).sum(-1) % 2) != m
+            flip = (16 - 8 * e.abs()).amin(-1)
+            values.append((e * e).sum(-1) + torch.where(wrong, flip, 0.0))
+        low, at = torch.cat(values, dim=1).topk(2, dim=1, largest=False)
+        win[start : start + chunk_size] = at[:, 0]
+        best[start : start + chunk_size] = low[:, 0]
+        second[start : start + chunk_size] = low[:, 1]
+    return win, best, second
+
+
+def _leech_point(
+    y: torch.Tensor, win: torch.Tensor, second: torch.Tensor, t: dict[str, torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The closest point (√8 units, int64) in the winning (m, codeword) coset, and whether it
+    is certified: every other lattice point is more than the float64 margin farther."""
+    m = win // 4096
+    g = (win % 4096) // 32
+    bits = t["coset_bits"][g, :24].long() ^ t["even_colbits"][win % 32]
+    r = (m[:, None] + 2 * bits).double()
+    u = (y - r) * 0.25
+    fl = torch.floor(u)
+    z = torch.where(u - fl > 0.5, fl + 1, fl)
+    e = y - (r + 4 * z)
+    delta = 16 - 8 * e.abs()
+    wrong = (z.long().remainder(2).sum(1) % 2) != m
+    d2, k2 = delta.topk(2, dim=1, largest=False)
+    rows = torch.arange(y.shape[0], device=y.device)
+    k = k2[:, 0]
+    z[rows, k] += torch.where(wrong, torch.where(e[rows, k] > 0, 1.0, -1.0), 0.0)
+    q = (r + 4 * z).long()
+    best = ((y - q) ** 2).sum(1)
+    # Other points of the same coset: two more second-nearest choices (parity kept), or
+    # another single one instead of k, or any farther choice (at least 16 − δ more).
+    inside = torch.where(
+        wrong,
+        torch.minimum(d2[:, 1] - d2[:, 0], 8 * e[rows, k].abs()),
+        torch.clamp(d2[:, 0] + d2[:, 1], max=16.0),
+    )
+    runner = torch.minimum(second, best + inside)
+    margin = 2.0**-40 * (64 + y.abs().amax(dim=1))
+    return q, runner - best > margin
 
 
 _VECTOR_CACHE: dict[tuple[str, str, torch.dtype], torch.Tensor] = {}

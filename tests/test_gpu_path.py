@@ -1,0 +1,235 @@
+"""The GPU path: torch decoding and search on any device, the fused kernels and their references.
+
+Three layers, each run where it can be:
+
+* the torch API on CPU tensors (Numba underneath) and the torch references of the fused
+  kernels (which run on any device) against the Numba decoders and search — everywhere;
+* the Triton kernels themselves in Triton's interpreter (``TRITON_INTERPRET=1``, in a
+  subprocess, on small batches) against those references — where Triton is installed;
+* the CUDA path end to end against Numba on 10⁶ random points and the adversarial families —
+  on a CUDA machine only (skipped here).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from leechkit.lattice import e8, leech
+from leechkit.lattice.decoders import decode_e8, decode_leech, decode_leech_integer
+from leechkit.lattice.quantizers import nearest_minimal_vector as numba_search
+from leechkit.models import decode, nearest_minimal_vector
+from leechkit.models import lattice_ops as ops
+
+RNG = np.random.default_rng(11)
+HAS_TRITON = importlib.util.find_spec("triton") is not None
+CUDA = torch.cuda.is_available()
+
+
+def adversarial_leech(n: int) -> np.ndarray:
+    """Ties, lattice points, midpoints, deep-hole-like and huge/tiny inputs (standard scale)."""
+    v = leech().minimal_vectors()
+    i, j = RNG.integers(0, len(v), (2, n))
+    return np.concatenate(
+        [
+            v[i],  # lattice points
+            v[i] + v[j],
+            0.5 * v[i],  # midpoints of 0 and a minimal vector: exact ties
+            0.5 * (v[i] + v[j]),
+            0.5 * v[i] + 1e-9 * RNG.standard_normal((n, 24)),  # near ties
+            RNG.integers(-3, 4, (n, 24)) / np.sqrt(8),
+            RNG.standard_normal((n, 24)) * 1e6,
+            RNG.standard_normal((n, 24)) * 1e-12,
+            np.zeros((2, 24)),
+        ]
+    )
+
+
+def adversarial_e8(n: int) -> np.ndarray:
+    return np.concatenate(
+        [
+            RNG.integers(-4, 5, (n, 8)) / 2.0,  # half-integers: many coset ties
+            RNG.integers(-8, 9, (n, 8)) / 4.0,  # quarter points: rounding ties
+            RNG.standard_normal((n, 8)) * 1e4,
+            RNG.standard_normal((n, 8)) * 1e-30,
+            np.full((2, 8), 0.25),
+        ]
+    )
+
+
+# --- the torch API on CPU tensors --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_decode_on_cpu_tensors_is_the_numba_decoder(dtype):
+    x = RNG.standard_normal((500, 24)) * 2
+    got = decode(torch.as_tensor(x, dtype=dtype), "leech")
+    assert got.dtype == dtype and got.shape == (500, 24)
+    want = decode_leech(torch.as_tensor(x, dtype=dtype).double().numpy())
+    assert torch.equal(got, torch.as_tensor(want).to(dtype))
+    y = RNG.standard_normal((3, 5, 8))
+    got8 = decode(torch.as_tensor(y, dtype=dtype), "e8")
+    assert got8.shape == (3, 5, 8)
+    want8 = decode_e8(torch.as_tensor(y, dtype=dtype).double().numpy())
+    assert torch.equal(got8, torch.as_tensor(want8).to(dtype))
+
+
+def test_decode_rejects_bad_input():
+    with pytest.raises(TypeError, match="floating-point"):
+        decode(torch.zeros(24, dtype=torch.int64))
+    with pytest.raises(ValueError, match="last dimension 8"):
+        decode(torch.zeros(4, 24), "e8")
+    with pytest.raises(ValueError, match="lattice"):
+        decode(torch.zeros(24), "d4")
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        decode(torch.full((2, 24), float("inf")))
+    with pytest.raises(ValueError, match="2\\*\\*50"):
+        decode(torch.full((1, 8), 2.0**51), "e8")
+    assert decode(torch.zeros(0, 24)).shape == (0, 24)
+
+
+# --- the references of the fused kernels -------------------------------------------------------
+
+
+def reference_decode(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    t = ops._tables("leech", torch.device("cpu"))
+    y = torch.as_tensor(x, dtype=torch.float64) * ops._SQRT8
+    win, _, second = ops._leech_decode_scores_reference(y, t)
+    q, certified = ops._leech_point(y, win, second, t)
+    return q.numpy(), certified.numpy()
+
+
+def test_leech_reference_scores_and_certificates_agree_with_the_exact_decoder():
+    x = np.concatenate([RNG.standard_normal((400, 24)) * 1.5, adversarial_leech(40)])
+    q, certified = reference_decode(x)
+    exact = decode_leech_integer(x)
+    assert certified.mean() > 0.6  # ties are left to the exact decoder, the rest is certified
+    assert np.array_equal(q[certified], exact[certified])
+    # Every exact tie is among the uncertified rows.
+    midpoints = slice(2 * 40 + 0, 3 * 40)
+    assert not certified[400:][midpoints].any()
+
+
+@settings(max_examples=30, deadline=None)
+@given(hnp.arrays(np.float64, (3, 24), elements=st.floats(-6, 6, allow_nan=False)))
+def test_leech_reference_certified_rows_are_exact(x):
+    q, certified = reference_decode(x)
+    assert np.array_equal(q[certified], decode_leech_integer(x)[certified])
+
+
+def test_structured_search_scores_and_index_reconstruction():
+    x = np.concatenate([RNG.standard_normal((300, 24)), RNG.integers(-2, 3, (100, 24)).astype(float)])
+    t = ops._tables("leech", torch.device("cpu"))
+    xt = torch.as_tensor(x)
+    win, certified = ops._leech_scores(xt, t)
+    idx = ops._leech_index(xt, win, t)
+    exact = numba_search(x, "leech")
+    assert np.array_equal(idx.numpy()[certified.numpy()], exact[certified.numpy()])
+
+
+# --- the Triton kernels in the interpreter ------------------------------------------------------
+
+INTERPRETED = textwrap.dedent(
+    """
+    import numpy as np, torch
+    from leechkit.models import lattice_ops as ops
+    from leechkit.models import _triton_kernels as K
+    from leechkit.lattice import leech
+    from leechkit.lattice.decoders import decode_e8
+    rng = np.random.default_rng(5)
+    t = ops._tables("leech", torch.device("cpu"))
+    v = leech().minimal_vectors()
+    x = np.concatenate([rng.standard_normal((20, 24)), 0.5 * v[:4], v[10:12] + v[99000:99002],
+                        rng.integers(-2, 3, (6, 24)).astype(float)])
+    # Spherical search: the kernel's certified families equal the reference's.
+    xt = torch.as_tensor(x)
+    win, _ = K.leech_search_scores(xt, t["octad_masks"], t["signs32"], ops._MARGIN)
+    ref, cert = ops._leech_scores(xt, t)
+    assert torch.equal(win >= 0, cert), "certificates differ"
+    assert torch.equal(win.long()[cert], ref[cert]), "winning families differ"
+    # Leech decoding: the kernel's best pair and distances equal the 8,192-coset reference.
+    y = xt * ops._SQRT8
+    kw, kb, ks = K.leech_decode_scores(y, t["coset_bits"], t["even_masks"])
+    rw, rb, rs = ops._leech_decode_scores_reference(y, t)
+    unique = (rs - rb) > 1e-9
+    assert torch.equal(kw.long()[unique], rw[unique]), "decoding winners differ"
+    assert torch.allclose(kb, rb, rtol=0, atol=1e-9) and torch.allclose(ks, rs, rtol=0, atol=1e-9)
+    # E8: the kernel's points equal the Numba decoder's wherever it does not defer a tie.
+    z = np.concatenate([rng.standard_normal((300, 8)) * 3, rng.integers(-4, 5, (100, 8)) / 2.0,
+                        rng.integers(-8, 9, (100, 8)) / 4.0])
+    for dtype in (torch.float64, torch.float32):
+        zt = torch.as_tensor(z, dtype=dtype)
+        out, tie = K.e8_decode(zt, ops._E8_NEAR_TIE)
+        want = torch.as_tensor(decode_e8(zt.double().numpy())).to(dtype)
+        assert torch.equal(out[~tie], want[~tie]), "E8 points differ"
+    print("ok")
+    """
+)
+
+
+@pytest.mark.skipif(not HAS_TRITON, reason="Triton is not installed")
+def test_triton_kernels_in_the_interpreter_match_their_references():
+    env = dict(os.environ, TRITON_INTERPRET="1")
+    done = subprocess.run(
+        [sys.executable, "-c", INTERPRETED], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().endswith("ok")
+
+
+# --- CUDA end to end (skipped without a GPU) ----------------------------------------------------
+
+cuda_only = pytest.mark.skipif(not CUDA, reason="needs a CUDA device")
+
+
+@cuda_only
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_cuda_leech_decode_matches_numba(dtype):
+    x = np.concatenate([RNG.standard_normal((1_000_000, 24)) * 1.5, adversarial_leech(2000)])
+    xt = torch.as_tensor(x, dtype=dtype, device="cuda")
+    got = decode(xt, "leech")
+    assert got.device.type == "cuda" and got.dtype == dtype
+    want = torch.as_tensor(decode_leech(xt.double().cpu().numpy())).to(dtype)
+    assert torch.equal(got.cpu(), want)
+
+
+@cuda_only
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_cuda_e8_decode_matches_numba(dtype):
+    x = np.concatenate([RNG.standard_normal((1_000_000, 8)) * 3, adversarial_e8(20000)])
+    xt = torch.as_tensor(x, dtype=dtype, device="cuda")
+    got = decode(xt, "e8")
+    want = torch.as_tensor(decode_e8(xt.double().cpu().numpy())).to(dtype)
+    assert torch.equal(got.cpu(), want)
+
+
+@cuda_only
+def test_cuda_search_matches_numba_on_a_million_points_and_adversarial_inputs():
+    v = leech().minimal_vectors()
+    x = np.concatenate(
+        [
+            RNG.standard_normal((1_000_000, 24)),
+            v[RNG.integers(0, len(v), 5000)],
+            RNG.integers(-2, 3, (5000, 24)).astype(float),
+            np.where(RNG.random((5000, 24)) < 0.1, 1.0, 0.0),
+        ]
+    ).astype(np.float32)
+    got = nearest_minimal_vector(torch.as_tensor(x, device="cuda"))
+    assert np.array_equal(got.cpu().numpy(), numba_search(x.astype(np.float64), "leech"))
+
+
+@cuda_only
+def test_cuda_decode_of_lattice_points_is_the_identity():
+    pts = e8().minimal_vectors()
+    got = decode(torch.as_tensor(pts, device="cuda", dtype=torch.float32), "e8")
+    assert torch.equal(got.cpu().double(), torch.as_tensor(pts))
