@@ -76,44 +76,11 @@ def device_line() -> str:
     return f"{dev}; PyTorch {torch.__version__}; Python {platform.python_version()}"
 
 
-def _shared_tokenizer(corpus, vocab_size: int):
-    """Train the SentencePiece tokenizer once and make the trainer reuse it."""
-    from leechkit.models import training
-    from leechkit.models.tokenizer import SentencePieceTokenizer
-
-    tic = time.perf_counter()
-    tokenizer = SentencePieceTokenizer.train(corpus.documents("train"), vocab_size=vocab_size)
-    print(
-        f"tokenizer: SentencePiece {tokenizer.vocab_size} trained on the train split in "
-        f"{time.perf_counter() - tic:.1f} s",
-        flush=True,
-    )
-    training._make_tokenizer = lambda config, documents: tokenizer  # every run reuses it
-    return tokenizer
-
-
-def _shared_packing() -> None:
-    """Pack each split once: the trainer's ``pack_documents`` is memoized per split text."""
-    from leechkit.models import training
-
-    original = training.pack_documents
-    cache: dict[int, object] = {}
-
-    def packed(documents, tokenizer, *args, **kwargs):
-        documents = list(documents)
-        key = hash(("\x00".join(documents), id(tokenizer)))
-        if key not in cache:
-            cache[key] = original(documents, tokenizer, *args, **kwargs)
-        return cache[key]
-
-    training.pack_documents = packed
-
-
 def train_all(args: argparse.Namespace) -> int:
     import torch
 
     from leechkit.models.data import load_corpus
-    from leechkit.models.training import TrainConfig, train
+    from leechkit.models.training import PreparedData, TrainConfig, train
 
     started = time.perf_counter()
     deadline = started + 60 * args.max_minutes if args.max_minutes else math.inf
@@ -126,9 +93,6 @@ def train_all(args: argparse.Namespace) -> int:
         f"{corpus.statistics('valid').characters:,} valid characters",
         flush=True,
     )
-    _shared_tokenizer(corpus, args.vocab_size)
-    _shared_packing()
-
     shape = {"n_layer": args.n_layer, "n_head": args.n_head, "d_model": args.d_model, "lattice": "leech"}
     common = {
         "corpus": args.corpus,
@@ -164,6 +128,14 @@ def train_all(args: argparse.Namespace) -> int:
     }
     rows: list[dict[str, object]] = []
     skipped: list[str] = []
+    # One tokenizer and one packing of the splits for every run.
+    tic = time.perf_counter()
+    prepared = PreparedData.build(TrainConfig.from_dict({**common, "model": shape}))
+    print(
+        f"tokenizer: SentencePiece {prepared.tokenizer.vocab_size} trained and splits packed in "
+        f"{time.perf_counter() - tic:.1f} s",
+        flush=True,
+    )
 
     def write() -> None:
         (out / "results.json").write_text(
@@ -197,7 +169,7 @@ def train_all(args: argparse.Namespace) -> int:
         )
         tic = time.perf_counter()
         try:
-            result = train(config)
+            result = train(config, prepared=prepared)
         except Exception as error:  # report and go on: one failing mode must not lose the others
             print(f"  FAILED: {type(error).__name__}: {error}", flush=True)
             rows.append(

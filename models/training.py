@@ -804,7 +804,38 @@ def _save_checkpoint(
     return final
 
 
-def train(config: TrainConfig, resume: str | os.PathLike | None = None) -> TrainResult:
+@dataclass(frozen=True)
+class PreparedData:
+    """A tokenizer and the corpus splits packed with it, shared by several runs.
+
+    A comparison of many runs on one corpus (``benchmarks/compare_attention.py``) trains the
+    tokenizer and packs the splits once and passes them to every :func:`train` call; each
+    run still saves the tokenizer with its checkpoints.
+    """
+
+    corpus_name: str
+    tokenizer: Tokenizer
+    train: PackedSplit
+    valid: PackedSplit
+
+    @classmethod
+    def build(cls, config: TrainConfig) -> PreparedData:
+        """Load ``config``'s corpus, make its tokenizer as :func:`train` would, pack both splits."""
+        corpus = load_corpus(config.corpus, config.data_dir)
+        tokenizer = _make_tokenizer(config, corpus.documents("train"))
+        return cls(
+            corpus.name,
+            tokenizer,
+            pack_documents(corpus.documents("train"), tokenizer),
+            pack_documents(corpus.documents("valid"), tokenizer),
+        )
+
+
+def train(
+    config: TrainConfig,
+    resume: str | os.PathLike | None = None,
+    prepared: PreparedData | None = None,
+) -> TrainResult:
     """Train a lattice transformer (module docstring); DDP when started by ``torchrun``.
 
     Parameters
@@ -815,6 +846,10 @@ def train(config: TrainConfig, resume: str | os.PathLike | None = None) -> Train
         A checkpoint folder, or a run folder whose newest checkpoint is taken. Its
         configuration must equal ``config`` except for budget, intervals, output folder,
         device, data folder and the progress bar.
+    prepared : PreparedData, optional
+        A tokenizer and packed splits to use instead of making them from ``config``'s corpus
+        (not with ``resume``, which takes the checkpoint's tokenizer). The tokenizer's kind
+        must match ``config.tokenizer`` and, for SentencePiece, its size ``config.vocab_size``.
 
     Returns
     -------
@@ -823,17 +858,32 @@ def train(config: TrainConfig, resume: str | os.PathLike | None = None) -> Train
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    if prepared is not None:
+        if not isinstance(prepared, PreparedData):
+            raise TypeError(f"prepared must be a PreparedData, got {type(prepared).__name__}")
+        if resume is not None:
+            raise ValueError("prepared data cannot be combined with resume (a checkpoint has its tokenizer)")
+        kind = "byte" if isinstance(prepared.tokenizer, ByteTokenizer) else "sentencepiece"
+        if kind != config.tokenizer or prepared.tokenizer.vocab_size != config.tokenizer_vocab_size:
+            raise ValueError(
+                f"prepared tokenizer ({kind}, {prepared.tokenizer.vocab_size} ids) does not match the "
+                f"configuration ({config.tokenizer}, {config.tokenizer_vocab_size} ids)"
+            )
     started = time.perf_counter()
     runtime = _setup_runtime(config)
     try:
-        return _train(config, resume, runtime, started)
+        return _train(config, resume, runtime, started, prepared)
     finally:
         if runtime.owns_process_group:
             dist.destroy_process_group()
 
 
 def _train(
-    config: TrainConfig, resume: str | os.PathLike | None, runtime: _Runtime, started: float
+    config: TrainConfig,
+    resume: str | os.PathLike | None,
+    runtime: _Runtime,
+    started: float,
+    prepared: PreparedData | None,
 ) -> TrainResult:
     from tqdm.auto import tqdm
 
@@ -845,14 +895,17 @@ def _train(
         _check_resumable(TrainConfig.load(checkpoint / _CONFIG_FILE), config)
         state = torch.load(checkpoint / _STATE_FILE, map_location="cpu", weights_only=True)
 
-    corpus = load_corpus(config.corpus, config.data_dir)
-    tokenizer = (
-        load_tokenizer(checkpoint) if checkpoint else _make_tokenizer(config, corpus.documents("train"))
-    )
-    train_data: PackedSplit = pack_documents(corpus.documents("train"), tokenizer)
-    valid_data: PackedSplit | None = (
-        pack_documents(corpus.documents("valid"), tokenizer) if runtime.is_main else None
-    )
+    if prepared is not None:
+        corpus_name, tokenizer, train_data = prepared.corpus_name, prepared.tokenizer, prepared.train
+        valid_data: PackedSplit | None = prepared.valid if runtime.is_main else None
+    else:
+        corpus = load_corpus(config.corpus, config.data_dir)
+        corpus_name = corpus.name
+        tokenizer = (
+            load_tokenizer(checkpoint) if checkpoint else _make_tokenizer(config, corpus.documents("train"))
+        )
+        train_data = pack_documents(corpus.documents("train"), tokenizer)
+        valid_data = pack_documents(corpus.documents("valid"), tokenizer) if runtime.is_main else None
 
     torch.manual_seed(config.seed)
     model_config = config.model_config(tokenizer.vocab_size)
@@ -900,7 +953,7 @@ def _train(
             "tokens": tokens,
             "resumed_from": str(checkpoint) if checkpoint else None,
             "config": config.to_dict(),
-            "corpus": corpus.name,
+            "corpus": corpus_name,
             "parameters": counts,
             "world_size": runtime.world_size,
             "device": str(runtime.device),

@@ -25,6 +25,7 @@ from leechkit.models.evaluation import evaluate_checkpoint, leakage_check, load_
 from leechkit.models.tokenizer import ByteTokenizer  # noqa: E402
 from leechkit.models.training import (  # noqa: E402
     MODEL_FIELDS,
+    PreparedData,
     TrainConfig,
     build_optimizer,
     find_checkpoint,
@@ -185,6 +186,26 @@ def test_resume_refuses_a_different_configuration(tmp_path):
         train(tiny_config(tmp_path / "b", corpus, max_steps=3, lr=2e-3), resume=tmp_path / "a")
     with pytest.raises(ValueError, match="holds checkpoints of an earlier run"):
         train(tiny_config(tmp_path / "a", corpus, max_steps=3))
+
+
+def test_prepared_data_gives_the_same_run_and_is_checked(tmp_path):
+    corpus = tiny_corpus(tmp_path / "corpus.txt")
+    config = tiny_config(tmp_path / "a", corpus, max_steps=3, checkpoint_interval=0)
+    prepared = PreparedData.build(config)
+    assert prepared.train.tokens.numel() > 0 and prepared.valid.tokens.numel() > 0
+    own = train(config)
+    shared = train(tiny_config(tmp_path / "b", corpus, max_steps=3, checkpoint_interval=0), prepared=prepared)
+    a = load_file(own.checkpoint / "model.safetensors")
+    b = load_file(shared.checkpoint / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert own.evaluation.bits_per_character == shared.evaluation.bits_per_character
+    with pytest.raises(ValueError, match="does not match the configuration"):
+        other = tiny_config(tmp_path / "c", corpus, tokenizer="sentencepiece", vocab_size=300)
+        train(other, prepared=prepared)
+    with pytest.raises(ValueError, match="resume"):
+        train(tiny_config(tmp_path / "d", corpus, max_steps=3), resume=tmp_path / "a", prepared=prepared)
+    with pytest.raises(TypeError, match="PreparedData"):
+        train(config, prepared=(prepared.tokenizer,))
 
 
 def test_padding_never_contributes_to_the_loss():
