@@ -6,15 +6,16 @@ the two (on the GPU, and on the CPU through ``TRITON_INTERPRET=1``).
 
 Leech spherical search (:func:`leech_search_scores`)
 ----------------------------------------------------
-One program takes ``BLOCK`` rows as a ``(BLOCK, 32)`` tile (24 coordinates, 8 zero lanes)
-and walks the candidate families of the structured search of :mod:`.lattice_ops` without
-materialising them: the shape (±4², 0²²), the 759 octads (±2⁸ with an even number of minus
-signs, best value ``T − 4m₁`` for an odd number of negative entries), and the 128 cosets of
-the even MOG column complements, where for every position ``k`` the sign-parity rule on the
-six column sums gives the best (∓3, ±1²³) vector. For each row it keeps the best value, the
-family that reached it and the best value of every *other* candidate (runners-up included),
-so that the winner is certified by a margin exactly as in the torch reference. The arithmetic
-is float64; only the winning family's id and the certificate leave the kernel.
+One thread takes one row, its 24 coordinates in registers (the input is transposed first so
+that every coordinate load is coalesced), and walks the candidate families of the structured
+search of :mod:`.lattice_ops` without materialising them: the shape (±4², 0²²), the 759
+octads (±2⁸ with an even number of minus signs, best value ``T − 4m₁`` for an odd number of
+negative entries, the octad's eight coordinates reloaded from the cache), and the 128 cosets
+of the even MOG column complements, where for every position ``k`` the sign-parity rule on
+the six column sums gives the best (∓3, ±1²³) vector. For each row it keeps the best value,
+the family that reached it and the best value of every *other* candidate (runners-up
+included), so that the winner is certified by a margin exactly as in the torch reference.
+The arithmetic is float64; only the winning family's id and the certificate leave the kernel.
 
 Leech decoding (:func:`leech_decode_scores`)
 --------------------------------------------
@@ -53,12 +54,6 @@ __all__ = ["e8_decode", "leech_decode_scores", "leech_search_scores"]
 
 
 @triton.jit
-def _expand_columns(v, BLOCK: tl.constexpr):
-    # (BLOCK, 8) per-column values -> (BLOCK, 32): coordinate k sees its column k // 4.
-    return tl.reshape(tl.broadcast_to(tl.expand_dims(v, 2), (BLOCK, 8, 4)), (BLOCK, 32))
-
-
-@triton.jit
 def _update(top, second, win, best, runner, family):
     # ``second`` is the best value of every candidate except the current winner.
     second = tl.maximum(tl.maximum(second, runner), tl.minimum(top, best))
@@ -68,103 +63,223 @@ def _update(top, second, win, best, runner, family):
 
 
 @triton.jit
-def _leech_search_kernel(
-    x_ptr, n_rows, octad_ptr, sign_ptr, win_ptr, gap_ptr, margin, BLOCK: tl.constexpr
-):
-    rows = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    cols = tl.arange(0, 32)
-    c8 = tl.arange(0, 8)
-    live = rows < n_rows
-    lane = cols[None, :] < 24
-    x = tl.load(x_ptr + rows[:, None] * 24 + cols[None, :], mask=live[:, None] & lane, other=0.0)
-    x = x.to(tl.float64)
-    ax = tl.abs(x)
-    inf = float("inf")
+def _minus_three(sig, other1, other2, xk, sk, total_all, neg_all, top, second, win, family):
+    # The (∓3, ±1²³) vector of this coset with the −3 at position k: its column sum becomes
+    # σ − 4 sᵍ_k x_k, then the sign-parity rule on the six column sums.
+    a = sig - 4.0 * sk * xk
+    am = tl.abs(a)
+    total = total_all - tl.abs(sig) + am
+    negs = neg_all - (sig < 0).to(tl.int32) + (a < 0).to(tl.int32)
+    m1 = tl.minimum(am, other1)
+    m2 = tl.maximum(other1, tl.minimum(am, other2))
+    odd = (negs % 2) == 1
+    best = tl.where(odd, total - 2.0 * m1, total)
+    runner = tl.where(odd, total - 2.0 * m2, total - 2.0 * (m1 + m2))
+    return _update(top, second, win, best, runner, family)
 
-    # Shape (±4², 0²²): the two largest |xᵢ|; runner-up swaps the second for the third.
-    a1 = tl.max(ax, axis=1)
-    i1 = tl.argmax(ax, axis=1)
-    r1 = tl.where(cols[None, :] == i1[:, None], -1.0, ax)
-    a2 = tl.max(r1, axis=1)
-    i2 = tl.argmax(r1, axis=1)
-    a3 = tl.max(tl.where(cols[None, :] == i2[:, None], -1.0, r1), axis=1)
+
+@triton.jit
+def _running_top3(v, a1, a2, a3, abs_sum):
+    av = tl.abs(v)
+    a3 = tl.maximum(a3, tl.minimum(a2, av))
+    a2 = tl.maximum(a2, tl.minimum(a1, av))
+    a1 = tl.maximum(a1, av)
+    return a1, a2, a3, abs_sum + av
+
+
+@triton.jit
+def _two_smallest(a, b, c, d, e):
+    m1 = tl.minimum(a, b)
+    m2 = tl.maximum(a, b)
+    m2 = tl.minimum(m2, tl.maximum(m1, c))
+    m1 = tl.minimum(m1, c)
+    m2 = tl.minimum(m2, tl.maximum(m1, d))
+    m1 = tl.minimum(m1, d)
+    m2 = tl.minimum(m2, tl.maximum(m1, e))
+    m1 = tl.minimum(m1, e)
+    return m1, m2
+
+
+@triton.jit
+def _leech_search_kernel(
+    xt_ptr, n_rows, octad_ptr, sign_ptr, win_ptr, gap_ptr, margin, BLOCK: tl.constexpr
+):
+    # xt is the transposed input (24, n_rows): every coordinate load is coalesced.
+    rows = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    live = rows < n_rows
+    inf = float("inf")
+    x0 = tl.load(xt_ptr + 0 * n_rows + rows, mask=live, other=0.0).to(tl.float64)
+    x1 = tl.load(xt_ptr + 1 * n_rows + rows, mask=live, other=0.0).to(tl.float64)
+    x2 = tl.load(xt_ptr + 2 * n_rows + rows, mask=live, other=0.0).to(tl.float64)
+    x3 = tl.load(xt_ptr + 3 * n_rows + rows, mask=live, other=0.0).to(tl.float64)
+    x4 = tl.load(xt_ptr + 4 * n_rows + rows, mask=live, other=0.0).to(tl.float64)
+    x5 = tl.load(xt_ptr + 5 * n_rows + rows, mask=live, other=0.0).to(tl.float64)
+    x6 = tl.load(xt_ptr + 6 * n_rows + rows, mask=live, other=0.0).to(tl.float64)
+    x7 = tl.load(xt_ptr + 7 * n_rows + rows, mask=live, other=0.0).to(tl.float64)
+    x8 = tl.load(xt_ptr + 8 * n_rows + rows, mask=live, other=0.0).to(tl.float64)
+    x9 = tl.load(xt_ptr + 9 * n_rows + rows, mask=live, other=0.0).to(tl.float64)
+    x10 = tl.load(xt_ptr + 10 * n_rows + rows, mask=live, other=0.0).to(tl.float64)
+    x11 = tl.load(xt_ptr + 11 * n_rows + rows, mask=live, other=0.0).to(tl.float64)
+    x12 = tl.load(xt_ptr + 12 * n_rows + rows, mask=live, other=0.0).to(tl.float64)
+    x13 = tl.load(xt_ptr + 13 * n_rows + rows, mask=live, other=0.0).to(tl.float64)
+    x14 = tl.load(xt_ptr + 14 * n_rows + rows, mask=live, other=0.0).to(tl.float64)
+    x15 = tl.load(xt_ptr + 15 * n_rows + rows, mask=live, other=0.0).to(tl.float64)
+    x16 = tl.load(xt_ptr + 16 * n_rows + rows, mask=live, other=0.0).to(tl.float64)
+    x17 = tl.load(xt_ptr + 17 * n_rows + rows, mask=live, other=0.0).to(tl.float64)
+    x18 = tl.load(xt_ptr + 18 * n_rows + rows, mask=live, other=0.0).to(tl.float64)
+    x19 = tl.load(xt_ptr + 19 * n_rows + rows, mask=live, other=0.0).to(tl.float64)
+    x20 = tl.load(xt_ptr + 20 * n_rows + rows, mask=live, other=0.0).to(tl.float64)
+    x21 = tl.load(xt_ptr + 21 * n_rows + rows, mask=live, other=0.0).to(tl.float64)
+    x22 = tl.load(xt_ptr + 22 * n_rows + rows, mask=live, other=0.0).to(tl.float64)
+    x23 = tl.load(xt_ptr + 23 * n_rows + rows, mask=live, other=0.0).to(tl.float64)
+
+    # Shape (±4², 0²²): the three largest |xᵢ| (a sorting network on running maxima).
+    a1 = tl.zeros((BLOCK,), dtype=tl.float64)
+    a2 = tl.zeros((BLOCK,), dtype=tl.float64)
+    a3 = tl.zeros((BLOCK,), dtype=tl.float64)
+    abs_sum = tl.zeros((BLOCK,), dtype=tl.float64)
+    a1, a2, a3, abs_sum = _running_top3(x0, a1, a2, a3, abs_sum)
+    a1, a2, a3, abs_sum = _running_top3(x1, a1, a2, a3, abs_sum)
+    a1, a2, a3, abs_sum = _running_top3(x2, a1, a2, a3, abs_sum)
+    a1, a2, a3, abs_sum = _running_top3(x3, a1, a2, a3, abs_sum)
+    a1, a2, a3, abs_sum = _running_top3(x4, a1, a2, a3, abs_sum)
+    a1, a2, a3, abs_sum = _running_top3(x5, a1, a2, a3, abs_sum)
+    a1, a2, a3, abs_sum = _running_top3(x6, a1, a2, a3, abs_sum)
+    a1, a2, a3, abs_sum = _running_top3(x7, a1, a2, a3, abs_sum)
+    a1, a2, a3, abs_sum = _running_top3(x8, a1, a2, a3, abs_sum)
+    a1, a2, a3, abs_sum = _running_top3(x9, a1, a2, a3, abs_sum)
+    a1, a2, a3, abs_sum = _running_top3(x10, a1, a2, a3, abs_sum)
+    a1, a2, a3, abs_sum = _running_top3(x11, a1, a2, a3, abs_sum)
+    a1, a2, a3, abs_sum = _running_top3(x12, a1, a2, a3, abs_sum)
+    a1, a2, a3, abs_sum = _running_top3(x13, a1, a2, a3, abs_sum)
+    a1, a2, a3, abs_sum = _running_top3(x14, a1, a2, a3, abs_sum)
+    a1, a2, a3, abs_sum = _running_top3(x15, a1, a2, a3, abs_sum)
+    a1, a2, a3, abs_sum = _running_top3(x16, a1, a2, a3, abs_sum)
+    a1, a2, a3, abs_sum = _running_top3(x17, a1, a2, a3, abs_sum)
+    a1, a2, a3, abs_sum = _running_top3(x18, a1, a2, a3, abs_sum)
+    a1, a2, a3, abs_sum = _running_top3(x19, a1, a2, a3, abs_sum)
+    a1, a2, a3, abs_sum = _running_top3(x20, a1, a2, a3, abs_sum)
+    a1, a2, a3, abs_sum = _running_top3(x21, a1, a2, a3, abs_sum)
+    a1, a2, a3, abs_sum = _running_top3(x22, a1, a2, a3, abs_sum)
+    a1, a2, a3, abs_sum = _running_top3(x23, a1, a2, a3, abs_sum)
     top = 4.0 * (a1 + a2)
     second = 4.0 * (a1 + a3)
     win = tl.zeros((BLOCK,), dtype=tl.int32)
 
-    negative = x < 0
     for o in range(759):
-        on = tl.load(octad_ptr + o * 32 + cols) != 0
-        onr = on[None, :]
-        total = 2.0 * tl.sum(tl.where(onr, ax, 0.0), axis=1)
-        odd = (tl.sum(tl.where(onr & negative, 1, 0), axis=1) % 2) == 1
-        masked = tl.where(onr, ax, inf)
-        m1 = tl.min(masked, axis=1)
-        j1 = tl.argmin(masked, axis=1)
-        m2 = tl.min(tl.where(cols[None, :] == j1[:, None], inf, masked), axis=1)
+        total = tl.zeros((BLOCK,), dtype=tl.float64)
+        negs = tl.zeros((BLOCK,), dtype=tl.int32)
+        m1 = tl.full((BLOCK,), inf, tl.float64)
+        m2 = tl.full((BLOCK,), inf, tl.float64)
+        for t in tl.static_range(8):
+            p = tl.load(octad_ptr + o * 8 + t)
+            v = tl.load(xt_ptr + p * n_rows + rows, mask=live, other=0.0).to(tl.float64)
+            av = tl.abs(v)
+            total += av
+            negs += (v < 0).to(tl.int32)
+            m2 = tl.minimum(m2, tl.maximum(m1, av))
+            m1 = tl.minimum(m1, av)
+        total = 2.0 * total
+        odd = (negs % 2) == 1
         best = tl.where(odd, total - 4.0 * m1, total)
         runner = tl.where(odd, total - 4.0 * m2, total - 4.0 * (m1 + m2))
         top, second, win = _update(top, second, win, best, runner, o + 1)
 
-    col_ok = c8[None, :] < 6
     for g in range(128):
-        s = tl.load(sign_ptr + g * 32 + cols).to(tl.float64)
-        xs = x * s[None, :]
-        sig = tl.sum(tl.reshape(xs, (BLOCK, 8, 4)), axis=2)  # (BLOCK, 8): six column sums
-        sm = tl.where(col_ok, tl.abs(sig), inf)
-        low1 = tl.min(sm, axis=1)
-        at1 = tl.argmin(sm, axis=1)
-        t2 = tl.where(c8[None, :] == at1[:, None], inf, sm)
-        low2 = tl.min(t2, axis=1)
-        at2 = tl.argmin(t2, axis=1)
-        low3 = tl.min(tl.where(c8[None, :] == at2[:, None], inf, t2), axis=1)
-        first = c8[None, :] == at1[:, None]
-        other1 = tl.where(first, low2[:, None], low1[:, None])
-        other2 = tl.where(first | (c8[None, :] == at2[:, None]), low3[:, None], low2[:, None])
-        total_all = tl.sum(tl.where(col_ok, tl.abs(sig), 0.0), axis=1)
-        neg_all = tl.sum(tl.where(col_ok & (sig < 0), 1, 0), axis=1)
-        sig_k = _expand_columns(sig, BLOCK)
-        o1 = _expand_columns(other1, BLOCK)
-        o2 = _expand_columns(other2, BLOCK)
-        # Position k carries the −3: its column sum becomes σ − 4 sᵍ_k x_k.
-        a = sig_k - 4.0 * xs
-        am = tl.abs(a)
-        total = total_all[:, None] - tl.abs(sig_k) + am
-        negs = neg_all[:, None] - tl.where(sig_k < 0, 1, 0) + tl.where(a < 0, 1, 0)
-        m1 = tl.minimum(am, o1)
-        m2 = tl.maximum(o1, tl.minimum(am, o2))
-        odd = (negs % 2) == 1
-        best_k = tl.where(lane, tl.where(odd, total - 2.0 * m1, total), -inf)
-        run_k = tl.where(lane, tl.where(odd, total - 2.0 * m2, total - 2.0 * (m1 + m2)), -inf)
-        best = tl.max(best_k, axis=1)
-        k = tl.argmax(best_k, axis=1)
-        runner = tl.maximum(
-            tl.max(run_k, axis=1), tl.max(tl.where(cols[None, :] == k[:, None], -inf, best_k), axis=1)
-        )
-        top, second, win = _update(top, second, win, best, runner, 760 + g * 24 + k)
+        sp = sign_ptr + g * 24
+        s0 = tl.load(sp + 0)
+        s1 = tl.load(sp + 1)
+        s2 = tl.load(sp + 2)
+        s3 = tl.load(sp + 3)
+        s4 = tl.load(sp + 4)
+        s5 = tl.load(sp + 5)
+        s6 = tl.load(sp + 6)
+        s7 = tl.load(sp + 7)
+        s8 = tl.load(sp + 8)
+        s9 = tl.load(sp + 9)
+        s10 = tl.load(sp + 10)
+        s11 = tl.load(sp + 11)
+        s12 = tl.load(sp + 12)
+        s13 = tl.load(sp + 13)
+        s14 = tl.load(sp + 14)
+        s15 = tl.load(sp + 15)
+        s16 = tl.load(sp + 16)
+        s17 = tl.load(sp + 17)
+        s18 = tl.load(sp + 18)
+        s19 = tl.load(sp + 19)
+        s20 = tl.load(sp + 20)
+        s21 = tl.load(sp + 21)
+        s22 = tl.load(sp + 22)
+        s23 = tl.load(sp + 23)
+        g0 = s0 * x0 + s1 * x1 + s2 * x2 + s3 * x3
+        g1 = s4 * x4 + s5 * x5 + s6 * x6 + s7 * x7
+        g2 = s8 * x8 + s9 * x9 + s10 * x10 + s11 * x11
+        g3 = s12 * x12 + s13 * x13 + s14 * x14 + s15 * x15
+        g4 = s16 * x16 + s17 * x17 + s18 * x18 + s19 * x19
+        g5 = s20 * x20 + s21 * x21 + s22 * x22 + s23 * x23
+        b0 = tl.abs(g0)
+        b1 = tl.abs(g1)
+        b2 = tl.abs(g2)
+        b3 = tl.abs(g3)
+        b4 = tl.abs(g4)
+        b5 = tl.abs(g5)
+        tsum = b0 + b1 + b2 + b3 + b4 + b5
+        nneg = (g0 < 0).to(tl.int32) + (g1 < 0).to(tl.int32) + (g2 < 0).to(tl.int32)
+        nneg += (g3 < 0).to(tl.int32) + (g4 < 0).to(tl.int32) + (g5 < 0).to(tl.int32)
+        p0, q0 = _two_smallest(b1, b2, b3, b4, b5)
+        p1, q1 = _two_smallest(b0, b2, b3, b4, b5)
+        p2, q2 = _two_smallest(b0, b1, b3, b4, b5)
+        p3, q3 = _two_smallest(b0, b1, b2, b4, b5)
+        p4, q4 = _two_smallest(b0, b1, b2, b3, b5)
+        p5, q5 = _two_smallest(b0, b1, b2, b3, b4)
+        fam = 760 + g * 24
+        top, second, win = _minus_three(g0, p0, q0, x0, s0, tsum, nneg, top, second, win, fam + 0)
+        top, second, win = _minus_three(g0, p0, q0, x1, s1, tsum, nneg, top, second, win, fam + 1)
+        top, second, win = _minus_three(g0, p0, q0, x2, s2, tsum, nneg, top, second, win, fam + 2)
+        top, second, win = _minus_three(g0, p0, q0, x3, s3, tsum, nneg, top, second, win, fam + 3)
+        top, second, win = _minus_three(g1, p1, q1, x4, s4, tsum, nneg, top, second, win, fam + 4)
+        top, second, win = _minus_three(g1, p1, q1, x5, s5, tsum, nneg, top, second, win, fam + 5)
+        top, second, win = _minus_three(g1, p1, q1, x6, s6, tsum, nneg, top, second, win, fam + 6)
+        top, second, win = _minus_three(g1, p1, q1, x7, s7, tsum, nneg, top, second, win, fam + 7)
+        top, second, win = _minus_three(g2, p2, q2, x8, s8, tsum, nneg, top, second, win, fam + 8)
+        top, second, win = _minus_three(g2, p2, q2, x9, s9, tsum, nneg, top, second, win, fam + 9)
+        top, second, win = _minus_three(g2, p2, q2, x10, s10, tsum, nneg, top, second, win, fam + 10)
+        top, second, win = _minus_three(g2, p2, q2, x11, s11, tsum, nneg, top, second, win, fam + 11)
+        top, second, win = _minus_three(g3, p3, q3, x12, s12, tsum, nneg, top, second, win, fam + 12)
+        top, second, win = _minus_three(g3, p3, q3, x13, s13, tsum, nneg, top, second, win, fam + 13)
+        top, second, win = _minus_three(g3, p3, q3, x14, s14, tsum, nneg, top, second, win, fam + 14)
+        top, second, win = _minus_three(g3, p3, q3, x15, s15, tsum, nneg, top, second, win, fam + 15)
+        top, second, win = _minus_three(g4, p4, q4, x16, s16, tsum, nneg, top, second, win, fam + 16)
+        top, second, win = _minus_three(g4, p4, q4, x17, s17, tsum, nneg, top, second, win, fam + 17)
+        top, second, win = _minus_three(g4, p4, q4, x18, s18, tsum, nneg, top, second, win, fam + 18)
+        top, second, win = _minus_three(g4, p4, q4, x19, s19, tsum, nneg, top, second, win, fam + 19)
+        top, second, win = _minus_three(g5, p5, q5, x20, s20, tsum, nneg, top, second, win, fam + 20)
+        top, second, win = _minus_three(g5, p5, q5, x21, s21, tsum, nneg, top, second, win, fam + 21)
+        top, second, win = _minus_three(g5, p5, q5, x22, s22, tsum, nneg, top, second, win, fam + 22)
+        top, second, win = _minus_three(g5, p5, q5, x23, s23, tsum, nneg, top, second, win, fam + 23)
 
-    certified = top - second > margin * 4.0 * tl.sum(ax, axis=1)
+    certified = top - second > margin * 4.0 * abs_sum
     tl.store(win_ptr + rows, tl.where(certified, win, -1), mask=live)
     tl.store(gap_ptr + rows, top - second, mask=live)
 
 
 def leech_search_scores(
-    x: torch.Tensor, octad_masks: torch.Tensor, coset_signs: torch.Tensor, margin: float
+    x: torch.Tensor, octad_positions: torch.Tensor, coset_signs: torch.Tensor, margin: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Winning candidate family of each row of ``x`` (N, 24), or −1 where it is not certified.
 
-    ``octad_masks`` (759, 32) and ``coset_signs`` (128, 32) are the 0/1 octad indicators and
-    the coset representatives' signs, zero-padded to 32 lanes. Returns the int32 family ids
+    ``octad_positions`` (759, 8) int32 are the octads' coordinates, ``coset_signs`` (128, 24)
+    float64 the coset representatives' signs. Returns the int32 family ids
     (0: shape (±4²), ``1 + o``: octad ``o``, ``760 + 24g + k``: coset ``g``, position ``k``)
     and the float64 gaps between the best and the runner-up.
     """
-    x = x.contiguous()
+    xt = x.t().contiguous()
     n = x.shape[0]
     win = torch.empty(n, dtype=torch.int32, device=x.device)
     gap = torch.empty(n, dtype=torch.float64, device=x.device)
-    block = 32
+    block = 128
     _leech_search_kernel[(triton.cdiv(n, block),)](
-        x, n, octad_masks, coset_signs, win, gap, margin, BLOCK=block, num_warps=4
+        xt, n, octad_positions, coset_signs, win, gap, margin, BLOCK=block, num_warps=4
     )
     return win, gap
 

@@ -111,14 +111,14 @@ def _leech_tables() -> dict[str, np.ndarray]:
         "positions": positions,  # (759, 8), ascending
         "pair_index": pair_index,
         "others": np.array([[k for k in range(6) if k != j] for j in range(6)], dtype=np.int64),
-        # The same tables zero-padded to 32 lanes for the fused kernels, and for decoding the
-        # representatives' bits and the 32 even subsets of the six columns.
+        # The fused kernels' forms of these tables, and for decoding the representatives'
+        # bits and the 32 even subsets of the six columns (zero-padded to 32 lanes).
         "coset_bits": np.pad(rep_words.astype(np.int32), ((0, 0), (0, 8))),
         "even_masks": np.pad(((even_list[None, :] >> np.arange(6)[:, None]) & 1).astype(np.int32),
                              ((0, 2), (0, 0))),
         "even_colbits": col_bits[even_list],
-        "octad_masks": np.pad(octads.astype(np.int32), ((0, 0), (0, 8))),
-        "signs32": np.pad((1 - 2 * rep_words).astype(np.float64), ((0, 0), (0, 8))),
+        "octad_positions": positions.astype(np.int32),
+        "float_signs": (1 - 2 * rep_words).astype(np.float64),
     }
 
 
@@ -362,7 +362,7 @@ def _device_search(rows: torch.Tensor, lattice: str, chunk_size: int) -> torch.T
         _, exponent = torch.frexp(x.abs().amax(dim=1, keepdim=True))
         x = torch.ldexp(x, -exponent)
         if fused:
-            win, _ = _triton_kernels().leech_search_scores(x, t["octad_masks"], t["signs32"], _MARGIN)
+            win, _ = _triton_kernels().leech_search_scores(x, t["octad_positions"], t["float_signs"], _MARGIN)
             win = win.long()
             certified = win >= 0
             got = _leech_index(x, win.clamp(min=0), t)

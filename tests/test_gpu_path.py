@@ -153,7 +153,7 @@ INTERPRETED = textwrap.dedent(
                         rng.integers(-2, 3, (6, 24)).astype(float)])
     # Spherical search: the kernel's certified families equal the reference's.
     xt = torch.as_tensor(x)
-    win, _ = K.leech_search_scores(xt, t["octad_masks"], t["signs32"], ops._MARGIN)
+    win, _ = K.leech_search_scores(xt, t["octad_positions"], t["float_signs"], ops._MARGIN)
     ref, cert = ops._leech_scores(xt, t)
     assert torch.equal(win >= 0, cert), "certificates differ"
     assert torch.equal(win.long()[cert], ref[cert]), "winning families differ"
