@@ -13,7 +13,8 @@ Modes
 ``"rotate"``
     The seeds' LeechAttention: learned ``q, k, v``, then ``q ↦ qK`` and ``k ↦ kK`` blockwise.
     Since ``K`` is orthogonal, ``(qK)(kK)ᵀ = qkᵀ``: the scores are exactly the vanilla scores
-    with the same weights (kept for reproduction; the tests prove the equality).
+    with the same weights (kept for reproduction; the tests prove the equality). The rotation
+    is folded into the q and k rows of the projection weight once per forward pass.
 ``"frozen_qk"``
     What the seeds' text claims: no trainable query or key projection; ``q = k = x_h K``
     blockwise on each head's slice ``x_h`` of the input; ``v`` learned. The scores are
@@ -23,8 +24,7 @@ Modes
     ``u_h`` (:func:`e8_head_directions`) and a learnable scale ``β_h`` (initially 0):
     scores ``q·k / √d + β_h (q[:8]·u_h)(k[:8]·u_h)``. The bias is ``q[:8]ᵀ (β_h u_h u_hᵀ) k[:8]``,
     a rank-one change of the bilinear form that learned projections could also represent. It
-    is computed inside SDPA by appending one feature to ``q`` (``β_h √d (q[:8]·u_h)``) and to
-    ``k`` (``k[:8]·u_h``), zero-padded to 8 extra features, with the scale kept at ``1/√d``.
+    is computed inside SDPA by moving the query: ``q[:8] ↦ q[:8] + β_h √d (q[:8]·u_h) u_h``.
 ``"conway"``
     Monster-LILA's attention done right: frozen ``q`` as in ``"frozen_qk"`` and ``k`` from the
     input block moved by a lattice automorphism ``g`` first: ``k = (g x_h) K`` blockwise, i.e.
@@ -138,8 +138,7 @@ class LatticeAttention(nn.Module):
         Returns
         -------
         tuple of torch.Tensor
-            ``(q, k, v)``; in ``"e8_bias"`` mode ``q`` and ``k`` carry the 8 extra bias
-            features (module docstring).
+            ``(q, k, v)``; in ``"e8_bias"`` mode ``q`` carries the bias (module docstring).
         """
         # The kernels act on n-D blocks of the (B, T, d_model) tensors before the head split:
         # head_dim is a multiple of n, so the blocks of a head are the same either way.
@@ -147,19 +146,35 @@ class LatticeAttention(nn.Module):
             q = self._blockwise(x, self.kernel)
             k = q if self.mode == "frozen_qk" else self._blockwise(x, self.key_kernel)
             return self._heads(q), self._heads(k), self._heads(self.value(x))
-        q, k, v = self.qkv(x).split(x.shape[-1], dim=2)
         if self.mode == "rotate":
-            q, k = self._blockwise(q, self.kernel), self._blockwise(k, self.kernel)
-        q, k, v = self._heads(q), self._heads(k), self._heads(v)
+            qkv = F.linear(x, *self._rotated_qkv())
+        else:
+            qkv = self.qkv(x)
+        q, k, v = (self._heads(t) for t in qkv.split(x.shape[-1], dim=2))
         if self.mode == "e8_bias":
+            # q ↦ q + β_h √d (q[:8]·u_h) u_h adds β_h (q[:8]·u_h)(k[:8]·u_h) to q·k/√d: the
+            # bias without extra features, so q, k and v keep one head width.
             u = self.head_directions.to(q.dtype)
             pq = torch.einsum("bhtd,hd->bht", q[..., :8], u)
-            pk = torch.einsum("bhtd,hd->bht", k[..., :8], u)
             scaled = pq * (self.head_scales.to(q.dtype).view(1, -1, 1) * math.sqrt(self.head_dim))
-            pad = q.new_zeros(*q.shape[:-1], 7)
-            q = torch.cat([q, scaled.unsqueeze(-1), pad], dim=-1)
-            k = torch.cat([k, pk.unsqueeze(-1), pad], dim=-1)
+            shift = scaled.unsqueeze(-1) * u.view(1, self.n_head, 1, 8)
+            q = q + F.pad(shift, (0, self.head_dim - 8))
         return q, k, v
+
+    def _rotated_qkv(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The qkv weight and bias with the blockwise rotation of q and k folded in.
+
+        ``(x Wᵀ) K`` blockwise equals ``x (Kᵀ W)ᵀ`` with ``Kᵀ`` applied to each block of
+        output rows of ``W``: a d × d × n product per step instead of one per token.
+        """
+        d = self.proj.in_features
+        w, b = self.qkv.weight, self.qkv.bias
+        kt = self.kernel.to(w.dtype).T
+        wqk = (kt @ w[: 2 * d].reshape(-1, self.block, d)).reshape(2 * d, d)
+        weight = torch.cat([wqk, w[2 * d :]])
+        if b is None:
+            return weight, None
+        return weight, torch.cat([self._blockwise(b[: 2 * d], self.kernel), b[2 * d :]])
 
     @staticmethod
     def _mask(t_q: int, t_k: int, device: torch.device) -> torch.Tensor:
