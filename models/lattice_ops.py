@@ -466,7 +466,8 @@ def _leech_decode_device(rows: torch.Tensor, chunk_size: int = 1 << 20) -> torch
             q[unsure] = torch.as_tensor(exact, device=rows.device)
         # A tensor divisor: torch turns division by a Python scalar into a multiplication by
         # its reciprocal, which can differ in the last bit from the CPU path's q / √8.
-        out[start : start + chunk_size] = q.double() / torch.tensor(_SQRT8, device=q.device)
+        root8 = torch.tensor(_SQRT8, dtype=torch.float64, device=q.device)
+        out[start : start + chunk_size] = q.double() / root8
     return out
 
 
