@@ -13,8 +13,7 @@ Modes
 ``"rotate"``
     The seeds' LeechAttention: learned ``q, k, v``, then ``q ↦ qK`` and ``k ↦ kK`` blockwise.
     Since ``K`` is orthogonal, ``(qK)(kK)ᵀ = qkᵀ``: the scores are exactly the vanilla scores
-    with the same weights (kept for reproduction; the tests prove the equality). The rotation
-    is folded into the q and k rows of the projection weight once per forward pass.
+    with the same weights (kept for reproduction; the tests prove the equality).
 ``"frozen_qk"``
     What the seeds' text claims: no trainable query or key projection; ``q = k = x_h K``
     blockwise on each head's slice ``x_h`` of the input; ``v`` learned. The scores are
@@ -146,11 +145,10 @@ class LatticeAttention(nn.Module):
             q = self._blockwise(x, self.kernel)
             k = q if self.mode == "frozen_qk" else self._blockwise(x, self.key_kernel)
             return self._heads(q), self._heads(k), self._heads(self.value(x))
+        q, k, v = self.qkv(x).split(x.shape[-1], dim=2)
         if self.mode == "rotate":
-            qkv = F.linear(x, *self._rotated_qkv())
-        else:
-            qkv = self.qkv(x)
-        q, k, v = (self._heads(t) for t in qkv.split(x.shape[-1], dim=2))
+            q, k = self._blockwise(q, self.kernel), self._blockwise(k, self.kernel)
+        q, k, v = self._heads(q), self._heads(k), self._heads(v)
         if self.mode == "e8_bias":
             # q ↦ q + β_h √d (q[:8]·u_h) u_h adds β_h (q[:8]·u_h)(k[:8]·u_h) to q·k/√d: the
             # bias without extra features, so q, k and v keep one head width.
@@ -160,21 +158,6 @@ class LatticeAttention(nn.Module):
             shift = scaled.unsqueeze(-1) * u.view(1, self.n_head, 1, 8)
             q = q + F.pad(shift, (0, self.head_dim - 8))
         return q, k, v
-
-    def _rotated_qkv(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The qkv weight and bias with the blockwise rotation of q and k folded in.
-
-        ``(x Wᵀ) K`` blockwise equals ``x (Kᵀ W)ᵀ`` with ``Kᵀ`` applied to each block of
-        output rows of ``W``: a d × d × n product per step instead of one per token.
-        """
-        d = self.proj.in_features
-        w, b = self.qkv.weight, self.qkv.bias
-        kt = self.kernel.to(w.dtype).T
-        wqk = (kt @ w[: 2 * d].reshape(-1, self.block, d)).reshape(2 * d, d)
-        weight = torch.cat([wqk, w[2 * d :]])
-        if b is None:
-            return weight, None
-        return weight, torch.cat([self._blockwise(b[: 2 * d], self.kernel), b[2 * d :]])
 
     @staticmethod
     def _mask(t_q: int, t_k: int, device: torch.device) -> torch.Tensor:
