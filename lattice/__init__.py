@@ -16,6 +16,7 @@ from .lattices import (
     zn,
 )
 from .quantizers import (
+    LeechShellCode,
     QuantizedTensor,
     VoronoiCode,
     index_to_vector,
@@ -32,6 +33,7 @@ __all__ = [
     "IntegerLattice",
     "Lattice",
     "LeechLattice",
+    "LeechShellCode",
     "QuantizedTensor",
     "VoronoiCode",
     "dn",
