@@ -10,6 +10,9 @@ Subcommands
 ``bench decode``
     Decodes per second of the fast decoders against the general baselines
     (:mod:`leechkit.cli.bench`).
+``quantize CHECKPOINT --method M --bits B -o OUT``
+    Weight quantization of a checkpoint (:mod:`leechkit.cli.quantize`): RTN, GPTQ, E8,
+    Leech Voronoi codes or LLVQ; ``eval`` and ``from_pretrained`` load the result.
 ``train``, ``eval CHECKPOINT``, ``leakage CHECKPOINT``, ``compress``, ``tour``
     Training (DDP under ``torchrun``), honest evaluation, the causality check, the compressor
     reference, and the README's tour (:mod:`leechkit.cli.training`; these need the ``torch``
@@ -29,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from leechkit.cli import bench, training
+from leechkit.cli import bench, quantize, training
 from leechkit.lattice import Lattice, dn, e8, leech, zn
 
 __all__ = ["build_parser", "lattice_by_name", "main"]
@@ -139,6 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
     compress = sub.add_parser("compress", help="xz and zpaq reference bits per character of a corpus")
     training.add_compress_arguments(compress)
     compress.set_defaults(func=training.run_compress)
+
+    quant = sub.add_parser("quantize", help="weight quantization of a checkpoint (rtn, gptq, e8, llvq)")
+    quantize.add_quantize_arguments(quant)
+    quant.set_defaults(func=quantize.run_quantize)
 
     tour = sub.add_parser("tour", help="lattice table, then vanilla vs lattice attention trained on the CPU")
     training.add_tour_arguments(tour)

@@ -11,7 +11,12 @@ Requires the ``torch`` extra. One module per concept:
 * :mod:`.adapters` — the lattice adapter and LoRA; :mod:`.telemetry` — weight spectra;
 * :mod:`.training` and :mod:`.evaluation` — the trainer (DDP through torchrun), checkpoint
   evaluation in honest bits per character, the leakage check;
-* :mod:`.lattice_ops` — lattice operations on tensors of any device (nearest minimal vector).
+* :mod:`.lattice_ops` — lattice operations on tensors of any device (exact decoding, nearest
+  minimal vector), with fused Triton kernels on CUDA.
+* :mod:`.weight_quant` — post-training weight quantization of linear layers (RTN, GPTQ, E8,
+  Leech Voronoi codes, LLVQ) into packed :class:`QuantizedLinear` layers, saved with safetensors.
+* :mod:`.quantization` — quantization layers: spherical Leech / E8 (Λ24-SQ), the seeds' soft
+  E8 quantizer, FSQ / LFQ / BSQ / VQ baselines behind one protocol.
 """
 
 from .adapters import LatticeAdapter, LoRALinear, apply_adapters, merge_adapters
@@ -32,43 +37,84 @@ from .data import (
 )
 from .evaluation import evaluate_checkpoint, leakage_check, load_checkpoint
 from .kernels import e8_head_directions, lattice_frame, lila_placeholder_kernel
-from .lattice_ops import nearest_minimal_vector
+from .lattice_ops import decode, nearest_minimal_vector
 from .losses import ResonanceLoss, max_cosine
 from .metrics import BitsReport, PaddedLoss, format_bits_table
 from .monitor import ResonanceMonitor, ResonanceState, ResonatorBias
 from .phase import PhaseModulation, monster_sync, plot_embedding_pca, plot_phase_heatmap
+from .quantization import (
+    QUANTIZER_NAMES,
+    BSQQuantizer,
+    FSQQuantizer,
+    LFQQuantizer,
+    Quantizer,
+    QuantizerOutput,
+    SoftE8Quantizer,
+    SphericalLatticeQuantizer,
+    VQQuantizer,
+    codebook_usage,
+    make_quantizer,
+)
 from .telemetry import TelemetryCallback, format_table, weight_telemetry
 from .tokenizer import ByteTokenizer, SentencePieceTokenizer, Tokenizer, load_tokenizer
-from .training import TrainConfig, TrainResult, train
+from .training import PreparedData, TrainConfig, TrainResult, train
 from .transformer import LatticeTransformer
+from .weight_quant import (
+    LayerReport,
+    QuantizationReport,
+    QuantizedLinear,
+    calibration_blocks,
+    collect_hessians,
+    load_quantized,
+    quantize_model,
+    quantize_weight,
+    save_quantized,
+)
 
 __all__ = [
     "ATTENTION_MODES",
     "IGNORE_INDEX",
+    "QUANTIZER_NAMES",
+    "BSQQuantizer",
     "BitsReport",
     "ByteTokenizer",
     "CompressionResult",
     "Corpus",
     "EvalBatch",
+    "FSQQuantizer",
+    "LFQQuantizer",
     "LatticeAdapter",
     "LatticeAttention",
     "LatticeTransformer",
     "LatticeTransformerConfig",
+    "LayerReport",
     "LoRALinear",
     "PackedSplit",
     "PaddedLoss",
     "PhaseModulation",
+    "PreparedData",
+    "QuantizationReport",
+    "QuantizedLinear",
+    "Quantizer",
+    "QuantizerOutput",
     "ResonanceLoss",
     "ResonanceMonitor",
     "ResonanceState",
     "ResonatorBias",
     "SentencePieceTokenizer",
+    "SoftE8Quantizer",
+    "SphericalLatticeQuantizer",
     "TelemetryCallback",
     "Tokenizer",
     "TrainConfig",
     "TrainResult",
+    "VQQuantizer",
     "apply_adapters",
+    "calibration_blocks",
+    "codebook_usage",
+    "collect_hessians",
     "compression_reference",
+    "decode",
     "e8_head_directions",
     "eval_batches",
     "evaluate_checkpoint",
@@ -81,7 +127,9 @@ __all__ = [
     "lila_placeholder_kernel",
     "load_checkpoint",
     "load_corpus",
+    "load_quantized",
     "load_tokenizer",
+    "make_quantizer",
     "max_cosine",
     "merge_adapters",
     "monster_sync",
@@ -90,6 +138,9 @@ __all__ = [
     "plot_embedding_pca",
     "plot_phase_heatmap",
     "pydoc_topics",
+    "quantize_model",
+    "quantize_weight",
+    "save_quantized",
     "train",
     "train_batches",
     "weight_telemetry",

@@ -32,7 +32,9 @@ Persistence
 -----------
 :meth:`save_pretrained` writes ``config.json`` and ``model.safetensors`` (parameters and
 buffers, including the frozen kernels and automorphisms; the tied head is stored once);
-:meth:`from_pretrained` restores the model bit for bit in the stored dtype.
+:meth:`from_pretrained` restores the model bit for bit in the stored dtype. Linear layers
+quantized by :func:`leechkit.models.weight_quant.quantize_model` are saved as their codes and
+scales, with their description in the safetensors metadata, and rebuilt on loading.
 
 References
 ----------
@@ -454,10 +456,15 @@ class LatticeTransformer(nn.Module):
         """
         from safetensors.torch import save_model
 
+        from .weight_quant import METADATA_KEY, quantization_metadata
+
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
         self.config.save(out / _CONFIG)
         meta = {"format": "pt", "resonator": json.dumps(self.resonator is not None)}
+        quantized = quantization_metadata(self)  # quantized linear layers (weight_quant), if any
+        if quantized is not None:
+            meta[METADATA_KEY] = quantized
         save_model(self, str(out / _WEIGHTS), metadata=meta)
         return out
 
@@ -486,6 +493,10 @@ class LatticeTransformer(nn.Module):
         if json.loads(meta.get("resonator", "false")):
             model.attach_resonator()
         model.to(dtype=_DTYPES.get(dtype, torch.float32))
+        from .weight_quant import METADATA_KEY, prepare_quantized
+
+        if METADATA_KEY in meta:  # a checkpoint of `leechkit quantize`: rebuild its quantized layers
+            prepare_quantized(model, meta[METADATA_KEY])
         load_model(model, str(src / _WEIGHTS), strict=True)
         return model.to(device)
 
