@@ -12,7 +12,8 @@ Requires the ``torch`` extra. One module per concept:
 * :mod:`.training` and :mod:`.evaluation` — the trainer (DDP through torchrun), checkpoint
   evaluation in honest bits per character, the leakage check;
 * :mod:`.lattice_ops` — lattice operations on tensors of any device (exact decoding, nearest
-  minimal vector), with fused Triton kernels on CUDA.
+  minimal vector), with fused Triton kernels on CUDA; :mod:`.tensor_quant` — the lattice
+  tensor quantizer on any device.
 * :mod:`.weight_quant` — post-training weight quantization of linear layers (RTN, GPTQ, E8,
   Leech Voronoi codes, LLVQ) into packed :class:`QuantizedLinear` layers, saved with safetensors.
 * :mod:`.quantization` — quantization layers: spherical Leech / E8 (Λ24-SQ), the seeds' soft
@@ -56,6 +57,7 @@ from .quantization import (
     make_quantizer,
 )
 from .telemetry import TelemetryCallback, format_table, weight_telemetry
+from .tensor_quant import dequantize_tensor, quantize_tensor
 from .tokenizer import ByteTokenizer, SentencePieceTokenizer, Tokenizer, load_tokenizer
 from .training import PreparedData, TrainConfig, TrainResult, train
 from .transformer import LatticeTransformer
@@ -115,6 +117,7 @@ __all__ = [
     "collect_hessians",
     "compression_reference",
     "decode",
+    "dequantize_tensor",
     "e8_head_directions",
     "eval_batches",
     "evaluate_checkpoint",
@@ -139,6 +142,7 @@ __all__ = [
     "plot_phase_heatmap",
     "pydoc_topics",
     "quantize_model",
+    "quantize_tensor",
     "quantize_weight",
     "save_quantized",
     "train",
