@@ -26,14 +26,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from leechkit.lattice import QuantizedTensor, VoronoiCode, e8, leech, zn
+from leechkit.lattice import QuantizedTensor, VoronoiCode
+from leechkit.lattice.quantizers.tensor import _SCALE_FACTORS, _group_length, _lattice
 
 from .lattice_ops import decode
 
 __all__ = ["dequantize_tensor", "quantize_tensor"]
 
-_LATTICES = {"leech": leech, "e8": e8, "scalar": lambda: zn(1)}
-_N_CANDIDATES = 16
 _SHRINK_STEPS = 20
 
 
@@ -42,7 +41,7 @@ class _TorchVoronoi:
 
     def __init__(self, lattice: str, bits: int, device: torch.device):
         self.name = lattice
-        self.code = VoronoiCode(_LATTICES[lattice](), bits, 1.0)
+        self.code = VoronoiCode(_lattice(lattice), bits, 1.0)
         lat = self.code.lattice
         self.q = self.code.q
         self.n = lat.dim
@@ -107,8 +106,7 @@ def _check(w: object, bits: object, lattice: str) -> torch.Tensor:
         raise ValueError("w contains NaN or infinite values")
     if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or not 2 <= bits <= 8:
         raise ValueError(f"bits must be an integer in [2, 8], got {bits!r}")
-    if lattice not in _LATTICES:
-        raise ValueError(f"lattice must be one of {sorted(_LATTICES)}, got {lattice!r}")
+    _lattice(lattice)  # raises for an unknown name
     return values
 
 
@@ -158,17 +156,7 @@ def quantize_tensor(
     n = coder.n
     rows = values.reshape(values.shape[0], -1) if values.ndim >= 2 else values.reshape(1, -1)
     row_len = rows.shape[1]
-    if block_scale == "per-row":
-        if group_size is not None:
-            raise ValueError("group_size applies only to block_scale='per-block'")
-        group = -(-row_len // n) * n
-    elif block_scale == "per-block":
-        group = group_size if group_size is not None else -(-64 // n) * n
-        if isinstance(group, bool) or not isinstance(group, (int, np.integer)) or group <= 0 or group % n:
-            raise ValueError(f"group_size must be a positive multiple of {n}, got {group_size!r}")
-        group = int(group)
-    else:
-        raise ValueError(f"block_scale must be 'per-row' or 'per-block', got {block_scale!r}")
+    group = _group_length(row_len, n, block_scale, group_size)
     n_groups = -(-row_len // group)
     padded = torch.zeros(rows.shape[0], n_groups * group, dtype=torch.float64, device=device)
     padded[:, :row_len] = rows
@@ -181,7 +169,7 @@ def quantize_tensor(
     best_err = torch.full(rms.shape, torch.inf, dtype=torch.float64, device=device)
     best_scale = torch.zeros(rms.shape, dtype=torch.float16, device=device)
     best_digits = torch.zeros(groups.shape, dtype=torch.int64, device=device)
-    for f in np.geomspace(0.25, 4.0, _N_CANDIDATES):
+    for f in _SCALE_FACTORS:
         scale = (base * float(f)).to(torch.float16)
         scale = torch.where(scale > 0, scale, torch.full_like(scale, tiny))
         s = scale.double()[:, :, None]
@@ -215,10 +203,7 @@ def dequantize_tensor(q: QuantizedTensor, device: str | torch.device = "cpu") ->
     device = torch.device(device)
     coder = _TorchVoronoi(q.lattice, q.bits, device)
     rows, groups = q.scales.shape
-    n_digits = rows * groups * q.group_size
-    bits = np.unpackbits(q.codes, count=n_digits * q.bits).reshape(-1, q.bits)
-    digits = bits.astype(np.int64) @ (1 << np.arange(q.bits - 1, -1, -1))
-    points = coder.decode(torch.as_tensor(digits, device=device).reshape(-1, coder.n))
+    points = coder.decode(torch.as_tensor(q.digits(), device=device).reshape(-1, coder.n))
     scales = torch.as_tensor(q.scales, device=device).double()
     values = points.reshape(rows, groups, q.group_size) * scales[:, :, None]
     row_len = q.numel // rows

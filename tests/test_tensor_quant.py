@@ -72,3 +72,11 @@ def test_cuda_matches_the_numpy_quantizer(lattice):
     assert np.array_equal(got.codes, want.codes) and np.array_equal(got.scales, want.scales)
     back = dequantize_tensor(got, "cuda")
     assert back.device.type == "cuda" and torch.equal(back.cpu(), torch.as_tensor(want.dequantize()))
+
+
+def test_digits_unpack_the_code_stream():
+    q = numpy_quantize(RNG.standard_normal((3, 40)), "e8", 3)
+    digits = q.digits()
+    assert digits.shape == (3 * q.group_size,) and digits.min() >= 0 and digits.max() < 8
+    repacked = np.packbits(((digits[:, None] >> np.arange(2, -1, -1)) & 1).astype(np.uint8).reshape(-1))
+    assert np.array_equal(repacked, q.codes)

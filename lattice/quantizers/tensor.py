@@ -40,7 +40,8 @@ from .voronoi import VoronoiCode
 __all__ = ["QuantizedTensor", "quantize_tensor"]
 
 _LATTICES = {"leech": leech, "e8": e8, "scalar": lambda: zn(1)}
-_N_CANDIDATES = 16
+#: Scale candidates per group, as factors of the Gaussian high-rate step.
+_SCALE_FACTORS = np.geomspace(0.25, 4.0, 16)
 
 
 def _lattice(name: str) -> Lattice:
@@ -94,18 +95,35 @@ class QuantizedTensor:
     def _code(self) -> VoronoiCode:
         return VoronoiCode(_lattice(self.lattice), self.bits, 1.0)
 
-    def dequantize(self) -> np.ndarray:
-        """The reconstructed tensor, float64, in the original shape."""
-        code = self._code()
-        n = code.dim
+    def digits(self) -> np.ndarray:
+        """The unpacked Voronoi-code digits, int64 of shape (rows · groups · group_size,)."""
         rows, groups = self.scales.shape
         n_digits = rows * groups * self.group_size
         bits = np.unpackbits(self.codes, count=n_digits * self.bits).reshape(-1, self.bits)
-        digits = bits.astype(np.int64) @ (1 << np.arange(self.bits - 1, -1, -1))
-        points = code.decode(digits.reshape(-1, n)).reshape(rows, groups, self.group_size)
+        return bits.astype(np.int64) @ (1 << np.arange(self.bits - 1, -1, -1))
+
+    def dequantize(self) -> np.ndarray:
+        """The reconstructed tensor, float64, in the original shape."""
+        code = self._code()
+        rows, groups = self.scales.shape
+        points = code.decode(self.digits().reshape(-1, code.dim)).reshape(rows, groups, self.group_size)
         values = points * self.scales.astype(np.float64)[:, :, None]
         row_len = self.numel // rows
         return values.reshape(rows, -1)[:, :row_len].reshape(self.shape)
+
+
+def _group_length(row_len: int, n: int, block_scale: str, group_size: object) -> int:
+    """Weights per scale group for rows of ``row_len`` weights and blocks of ``n`` (validated)."""
+    if block_scale == "per-row":
+        if group_size is not None:
+            raise ValueError("group_size applies only to block_scale='per-block'")
+        return -(-row_len // n) * n
+    if block_scale == "per-block":
+        group = group_size if group_size is not None else -(-64 // n) * n
+        if isinstance(group, bool) or not isinstance(group, (int, np.integer)) or group <= 0 or group % n:
+            raise ValueError(f"group_size must be a positive multiple of {n}, got {group_size!r}")
+        return int(group)
+    raise ValueError(f"block_scale must be 'per-row' or 'per-block', got {block_scale!r}")
 
 
 def _rows(w: np.ndarray) -> np.ndarray:
@@ -155,16 +173,7 @@ def quantize_tensor(
     n = lat.dim
     rows = _rows(values)
     row_len = rows.shape[1]
-    if block_scale == "per-row":
-        if group_size is not None:
-            raise ValueError("group_size applies only to block_scale='per-block'")
-        group = -(-row_len // n) * n
-    elif block_scale == "per-block":
-        group = group_size if group_size is not None else -(-64 // n) * n
-        if isinstance(group, bool) or not isinstance(group, (int, np.integer)) or group <= 0 or group % n:
-            raise ValueError(f"group_size must be a positive multiple of {n}, got {group_size!r}")
-    else:
-        raise ValueError(f"block_scale must be 'per-row' or 'per-block', got {block_scale!r}")
+    group = _group_length(row_len, n, block_scale, group_size)
     n_groups = -(-row_len // group)
     padded = np.zeros((rows.shape[0], n_groups * group))
     padded[:, :row_len] = rows
@@ -174,7 +183,7 @@ def quantize_tensor(
     rms = np.sqrt((groups**2).mean(axis=2))
     # An all-zero group gets the smallest normal float16 step, so it is reproduced within ~1e-4.
     base = np.where(rms > 0, rms * 2.5 / (1 << int(bits)), float(np.finfo(np.float16).tiny))
-    factors = np.geomspace(0.25, 4.0, _N_CANDIDATES)
+    factors = _SCALE_FACTORS
     best_err = np.full(rms.shape, np.inf)
     best_scale = np.zeros(rms.shape, dtype=np.float16)
     best_digits = np.zeros(groups.shape, dtype=np.int64)
