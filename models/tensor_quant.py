@@ -39,9 +39,9 @@ _SHRINK_STEPS = 20
 class _TorchVoronoi:
     """The arithmetic of a :class:`VoronoiCode` (scale 1) on torch tensors of one device."""
 
-    def __init__(self, lattice: str, bits: int, device: torch.device):
+    def __init__(self, lattice: str, bits: int, device: torch.device, centered: bool = True):
         self.name = lattice
-        self.code = VoronoiCode(_lattice(lattice), bits, 1.0)
+        self.code = VoronoiCode(_lattice(lattice), bits, 1.0, centered=centered)
         lat = self.code.lattice
         self.q = self.code.q
         self.n = lat.dim

@@ -524,3 +524,22 @@ def test_cli_quantizes_a_hugging_face_folder(tmp_path):
 
 def test_cli_method_list_matches_the_library():
     assert CLI_METHODS == METHODS
+
+
+@pytest.mark.parametrize("bits", [1, 2, 3])
+def test_voronoi_stage_matches_the_numpy_voronoi_code(bits):
+    from leechkit.models._weight_codecs import VoronoiStage
+
+    stage = VoronoiStage(bits)
+    rng = np.random.default_rng(bits)
+    # Rows of 4 blocks; large scales overload most blocks (the radial shrink), small ones none.
+    x = torch.as_tensor(rng.normal(size=(6, 4, 24)) * np.array([0.3, 1, 3, 10, 30, 100])[:, None, None])
+    scale = torch.tensor([1.0, 0.5, 0.25, 2.0, 1.0, 0.125], dtype=torch.float64)
+    codes, rec = stage.quantize(x, {"scale": scale})
+    y = (x / scale[:, None, None]).numpy().reshape(-1, 24)
+    want = stage.code.encode(y).astype(np.int64)
+    assert np.array_equal(codes["codes"].reshape(-1, 24).numpy(), want)
+    points = stage.code.decode(want).reshape(x.shape)
+    assert torch.equal(rec, torch.as_tensor(points) * scale[:, None, None])
+    back = stage.reconstruct(codes, {"scale": scale[:, None]}, torch.float64)
+    assert torch.equal(back, rec)
