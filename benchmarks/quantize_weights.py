@@ -309,6 +309,14 @@ def measure(args: argparse.Namespace, checkpoints: list[tuple[str, Path]], out: 
         "rows": [],
         "skipped": [],
     }
+    done: set[tuple[str, str, int]] = set()
+    if args.previous:
+        # Continue a run cut by its time budget: keep its rows, run only the missing entries.
+        data = json.loads(Path(args.previous).read_text())
+        data["skipped"] = []
+        data["meta"]["continued_by"] = " ".join(["python", *sys.argv])
+        done = {(r["checkpoint"], r["variant"], r["bits"]) for r in data["rows"] if "error" not in r}
+        data["rows"] = [r for r in data["rows"] if "error" not in r]
 
     def write() -> None:
         (out / "results.json").write_text(json.dumps(data, indent=2) + "\n")
@@ -320,6 +328,19 @@ def measure(args: argparse.Namespace, checkpoints: list[tuple[str, Path]], out: 
         valid = pack_documents(corpus.documents("valid"), tokenizer)
         float_report = evaluate_model(model, valid, block, args.eval_batch_size)
         calibration = calibration_blocks(tokenizer, corpus, block, args.calibration_tokens, seed=args.seed)
+        earlier = next((c for c in data["checkpoints"] if c["label"] == label), None)
+        if earlier is not None:
+            # A retrained checkpoint must be the same model as the one of the earlier rows;
+            # otherwise its earlier rows are dropped and measured again.
+            if earlier["float_bpc"] != float_report.bits_per_character:
+                print(
+                    f"{label}: float bpc {float_report.bits_per_character!r} differs from the earlier "
+                    f"run's {earlier['float_bpc']!r}: measuring all of its entries again",
+                    flush=True,
+                )
+                data["rows"] = [r for r in data["rows"] if r["checkpoint"] != label]
+                done = {d for d in done if d[0] != label}
+            data["checkpoints"].remove(earlier)
         info = {
             "label": label,
             "path": str(path),
@@ -340,6 +361,8 @@ def measure(args: argparse.Namespace, checkpoints: list[tuple[str, Path]], out: 
         # by --max-minutes keeps the rows that matter most.
         entries = [(v, m, o, b) for b in (2, 1, 3, 4) for v, m, o, rates in VARIANTS if b in rates]
         for variant, method, options, bits in entries:
+            if (label, variant, bits) in done:
+                continue
             if time.perf_counter() > deadline:
                 data["skipped"].append(f"{label} {variant} {bits}")
                 continue
@@ -393,10 +416,12 @@ def measure(args: argparse.Namespace, checkpoints: list[tuple[str, Path]], out: 
             del model
             if device.startswith("cuda"):
                 torch.cuda.empty_cache()
-    data["gaussian"] = _gaussian(args, device)
-    write()
-    data["speed"] = _speed(args, device)
-    write()
+    if not data.get("gaussian"):
+        data["gaussian"] = _gaussian(args, device)
+        write()
+    if not data.get("speed"):
+        data["speed"] = _speed(args, device)
+        write()
     data["meta"]["total_s"] = time.perf_counter() - started
     write()
     return data
@@ -593,6 +618,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir", default=None)
     p.add_argument("--device", default="cpu")
     p.add_argument("--calibration-tokens", type=int, default=32768)
+    p.add_argument(
+        "--previous", help="results.json of a cut run: keep its rows and run only the missing entries"
+    )
     p.add_argument("--max-minutes", type=float, default=0, help="no entry starts past this budget (0: none)")
     p.add_argument("--steps", type=int, default=600)
     p.add_argument("--vocab-size", type=int, default=2048)
