@@ -9,13 +9,18 @@ Leech spherical search (:func:`leech_search_scores`)
 One thread takes one row, its 24 coordinates in registers (the input is transposed first so
 that every coordinate load is coalesced), and walks the candidate families of the structured
 search of :mod:`.lattice_ops` without materialising them: the shape (±4², 0²²), the 759
-octads (±2⁸ with an even number of minus signs, best value ``T − 4m₁`` for an odd number of
+octads (±2⁸ with an even number of minus signs, best value ``2T − 4m₁`` for an odd number of
 negative entries, the octad's eight coordinates reloaded from the cache), and the 128 cosets
-of the even MOG column complements, where for every position ``k`` the sign-parity rule on
-the six column sums gives the best (∓3, ±1²³) vector. For each row it keeps the best value,
-the family that reached it and the best value of every *other* candidate (runners-up
-included), so that the winner is certified by a margin exactly as in the torch reference.
-The arithmetic is float64; only the winning family's id and the certificate leave the kernel.
+of the even MOG column complements, where the best (∓3, ±1²³) vector with the −3 in a given
+column follows from the column's sum σ and the least and largest ``uₖ = sᵍₖ xₖ`` of its four
+positions: with the other five columns fixed, the sign-parity rule makes the value a maximum
+of two linear functions of ``a = σ − 4uₖ`` (see :func:`_odd_column`), so one evaluation
+covers the column's four positions. The loops keep each row's best value, its family and the
+best value of every *other* family; after them the runner-up inside the winning family (the
+octad's second cheapest sign repair, or the four positions of the winning column each with
+its own runner-up) completes the certificate, exactly the margin test of the torch
+reference. About 7 × 10⁴ float64 operations per row (the per-position walk took 1.5 × 10⁵).
+Only the winning family's id and the certificate leave the kernel.
 
 Leech decoding (:func:`leech_decode_scores`)
 --------------------------------------------
@@ -63,6 +68,16 @@ def _update(top, second, win, best, runner, family):
 
 
 @triton.jit
+def _update_best(top, second, win, best, family):
+    # The main loops keep only the best value of each family; the runner-up inside the
+    # winning family is added once, after the loops.
+    second = tl.maximum(second, tl.minimum(top, best))
+    win = tl.where(best > top, family, win)
+    top = tl.maximum(top, best)
+    return top, second, win
+
+
+@triton.jit
 def _minus_three(sig, other1, other2, xk, sk, total_all, neg_all, top, second, win, family):
     # The (∓3, ±1²³) vector of this coset with the −3 at position k: its column sum becomes
     # σ − 4 sᵍ_k x_k, then the sign-parity rule on the six column sums.
@@ -79,6 +94,25 @@ def _minus_three(sig, other1, other2, xk, sk, total_all, neg_all, top, second, w
 
 
 @triton.jit
+def _odd_column(gc, bc, u0, u1, u2, u3, tsum, nneg, m1, m2, top, second, win, family):
+    # Best (∓3, ±1²³) vector of coset g with the −3 in this column, over its four positions
+    # at once. With the other five column sums fixed (their Σ|σ|, the parity of their signs
+    # and their least |σ|, p), the −3 at k turns this column's sum into a = σ − 4uₖ
+    # (uₖ = sᵍₖ xₖ) and the sign-parity rule gives Σ_others + f(a) with
+    # f(a) = max(a, −a − 2p) when the other signs have even parity and max(−a, a − 2p) when
+    # odd. f is a maximum of two linear functions of a, so over the four positions only
+    # min uₖ and max uₖ matter: max(σ − 4 min u, −σ + 4 max u − 2p) (even) and the mirror.
+    p = tl.where(bc == m1, m2, m1)
+    lo = tl.minimum(tl.minimum(u0, u1), tl.minimum(u2, u3))
+    hi = tl.maximum(tl.maximum(u0, u1), tl.maximum(u2, u3))
+    up = gc - 4.0 * lo
+    down = 4.0 * hi - gc
+    even = ((nneg - (gc < 0).to(tl.int32)) % 2) == 0
+    f = tl.where(even, tl.maximum(up, down - 2.0 * p), tl.maximum(down, up - 2.0 * p))
+    return _update_best(top, second, win, tsum - bc + f, family)
+
+
+@triton.jit
 def _running_top3(v, a1, a2, a3, abs_sum):
     av = tl.abs(v)
     a3 = tl.maximum(a3, tl.minimum(a2, av))
@@ -88,16 +122,21 @@ def _running_top3(v, a1, a2, a3, abs_sum):
 
 
 @triton.jit
-def _two_smallest(a, b, c, d, e):
-    m1 = tl.minimum(a, b)
-    m2 = tl.maximum(a, b)
-    m2 = tl.minimum(m2, tl.maximum(m1, c))
-    m1 = tl.minimum(m1, c)
-    m2 = tl.minimum(m2, tl.maximum(m1, d))
-    m1 = tl.minimum(m1, d)
-    m2 = tl.minimum(m2, tl.maximum(m1, e))
-    m1 = tl.minimum(m1, e)
+def _push_two_smallest(m1, m2, v):
+    m2 = tl.minimum(m2, tl.maximum(m1, v))
+    m1 = tl.minimum(m1, v)
     return m1, m2
+
+
+@triton.jit
+def _column_sum(sp, xt_ptr, n_rows, rows, live, c, BLOCK: tl.constexpr):
+    # Σ sᵍₖ xₖ over column c of the per-row coset sp (gathered signs and coordinates).
+    total = tl.zeros((BLOCK,), dtype=tl.float64)
+    for j in tl.static_range(4):
+        k = 4 * c + j
+        xk = tl.load(xt_ptr + k * n_rows + rows, mask=live, other=0.0).to(tl.float64)
+        total += tl.load(sp + k, mask=live, other=0.0) * xk
+    return total
 
 
 @triton.jit
@@ -163,60 +202,57 @@ def _leech_search_kernel(
     a1, a2, a3, abs_sum = _running_top3(x22, a1, a2, a3, abs_sum)
     a1, a2, a3, abs_sum = _running_top3(x23, a1, a2, a3, abs_sum)
     top = 4.0 * (a1 + a2)
-    second = 4.0 * (a1 + a3)
+    second = 4.0 * (a1 + a3)  # the shape's own runner-up
     win = tl.zeros((BLOCK,), dtype=tl.int32)
 
+    # Octads: ±2 on the eight positions with an even number of minus signs, best value
+    # 2Σ|xᵢ| − 4·min|xᵢ| when an odd number of the xᵢ are negative.
     for o in range(759):
         total = tl.zeros((BLOCK,), dtype=tl.float64)
         negs = tl.zeros((BLOCK,), dtype=tl.int32)
-        m1 = tl.full((BLOCK,), inf, tl.float64)
-        m2 = tl.full((BLOCK,), inf, tl.float64)
+        least = tl.full((BLOCK,), inf, tl.float64)
         for t in tl.static_range(8):
-            p = tl.load(octad_ptr + o * 8 + t)
-            v = tl.load(xt_ptr + p * n_rows + rows, mask=live, other=0.0).to(tl.float64)
-            av = tl.abs(v)
+            v = tl.load(xt_ptr + tl.load(octad_ptr + o * 8 + t) * n_rows + rows, mask=live, other=0.0)
+            av = tl.abs(v.to(tl.float64))
             total += av
             negs += (v < 0).to(tl.int32)
-            m2 = tl.minimum(m2, tl.maximum(m1, av))
-            m1 = tl.minimum(m1, av)
-        total = 2.0 * total
-        odd = (negs % 2) == 1
-        best = tl.where(odd, total - 4.0 * m1, total)
-        runner = tl.where(odd, total - 4.0 * m2, total - 4.0 * (m1 + m2))
-        top, second, win = _update(top, second, win, best, runner, o + 1)
+            least = tl.minimum(least, av)
+        best = 2.0 * total - tl.where((negs % 2) == 1, 4.0 * least, 0.0)
+        top, second, win = _update_best(top, second, win, best, o + 1)
 
+    # (∓3, ±1²³): 128 cosets of the even column complements, one candidate per column.
     for g in range(128):
         sp = sign_ptr + g * 24
-        s0 = tl.load(sp + 0)
-        s1 = tl.load(sp + 1)
-        s2 = tl.load(sp + 2)
-        s3 = tl.load(sp + 3)
-        s4 = tl.load(sp + 4)
-        s5 = tl.load(sp + 5)
-        s6 = tl.load(sp + 6)
-        s7 = tl.load(sp + 7)
-        s8 = tl.load(sp + 8)
-        s9 = tl.load(sp + 9)
-        s10 = tl.load(sp + 10)
-        s11 = tl.load(sp + 11)
-        s12 = tl.load(sp + 12)
-        s13 = tl.load(sp + 13)
-        s14 = tl.load(sp + 14)
-        s15 = tl.load(sp + 15)
-        s16 = tl.load(sp + 16)
-        s17 = tl.load(sp + 17)
-        s18 = tl.load(sp + 18)
-        s19 = tl.load(sp + 19)
-        s20 = tl.load(sp + 20)
-        s21 = tl.load(sp + 21)
-        s22 = tl.load(sp + 22)
-        s23 = tl.load(sp + 23)
-        g0 = s0 * x0 + s1 * x1 + s2 * x2 + s3 * x3
-        g1 = s4 * x4 + s5 * x5 + s6 * x6 + s7 * x7
-        g2 = s8 * x8 + s9 * x9 + s10 * x10 + s11 * x11
-        g3 = s12 * x12 + s13 * x13 + s14 * x14 + s15 * x15
-        g4 = s16 * x16 + s17 * x17 + s18 * x18 + s19 * x19
-        g5 = s20 * x20 + s21 * x21 + s22 * x22 + s23 * x23
+        u0 = tl.load(sp + 0) * x0
+        u1 = tl.load(sp + 1) * x1
+        u2 = tl.load(sp + 2) * x2
+        u3 = tl.load(sp + 3) * x3
+        u4 = tl.load(sp + 4) * x4
+        u5 = tl.load(sp + 5) * x5
+        u6 = tl.load(sp + 6) * x6
+        u7 = tl.load(sp + 7) * x7
+        u8 = tl.load(sp + 8) * x8
+        u9 = tl.load(sp + 9) * x9
+        u10 = tl.load(sp + 10) * x10
+        u11 = tl.load(sp + 11) * x11
+        u12 = tl.load(sp + 12) * x12
+        u13 = tl.load(sp + 13) * x13
+        u14 = tl.load(sp + 14) * x14
+        u15 = tl.load(sp + 15) * x15
+        u16 = tl.load(sp + 16) * x16
+        u17 = tl.load(sp + 17) * x17
+        u18 = tl.load(sp + 18) * x18
+        u19 = tl.load(sp + 19) * x19
+        u20 = tl.load(sp + 20) * x20
+        u21 = tl.load(sp + 21) * x21
+        u22 = tl.load(sp + 22) * x22
+        u23 = tl.load(sp + 23) * x23
+        g0 = u0 + u1 + u2 + u3
+        g1 = u4 + u5 + u6 + u7
+        g2 = u8 + u9 + u10 + u11
+        g3 = u12 + u13 + u14 + u15
+        g4 = u16 + u17 + u18 + u19
+        g5 = u20 + u21 + u22 + u23
         b0 = tl.abs(g0)
         b1 = tl.abs(g1)
         b2 = tl.abs(g2)
@@ -226,37 +262,84 @@ def _leech_search_kernel(
         tsum = b0 + b1 + b2 + b3 + b4 + b5
         nneg = (g0 < 0).to(tl.int32) + (g1 < 0).to(tl.int32) + (g2 < 0).to(tl.int32)
         nneg += (g3 < 0).to(tl.int32) + (g4 < 0).to(tl.int32) + (g5 < 0).to(tl.int32)
-        p0, q0 = _two_smallest(b1, b2, b3, b4, b5)
-        p1, q1 = _two_smallest(b0, b2, b3, b4, b5)
-        p2, q2 = _two_smallest(b0, b1, b3, b4, b5)
-        p3, q3 = _two_smallest(b0, b1, b2, b4, b5)
-        p4, q4 = _two_smallest(b0, b1, b2, b3, b5)
-        p5, q5 = _two_smallest(b0, b1, b2, b3, b4)
+        m1 = tl.minimum(b0, b1)
+        m2 = tl.maximum(b0, b1)
+        m1, m2 = _push_two_smallest(m1, m2, b2)
+        m1, m2 = _push_two_smallest(m1, m2, b3)
+        m1, m2 = _push_two_smallest(m1, m2, b4)
+        m1, m2 = _push_two_smallest(m1, m2, b5)
         fam = 760 + g * 24
-        top, second, win = _minus_three(g0, p0, q0, x0, s0, tsum, nneg, top, second, win, fam + 0)
-        top, second, win = _minus_three(g0, p0, q0, x1, s1, tsum, nneg, top, second, win, fam + 1)
-        top, second, win = _minus_three(g0, p0, q0, x2, s2, tsum, nneg, top, second, win, fam + 2)
-        top, second, win = _minus_three(g0, p0, q0, x3, s3, tsum, nneg, top, second, win, fam + 3)
-        top, second, win = _minus_three(g1, p1, q1, x4, s4, tsum, nneg, top, second, win, fam + 4)
-        top, second, win = _minus_three(g1, p1, q1, x5, s5, tsum, nneg, top, second, win, fam + 5)
-        top, second, win = _minus_three(g1, p1, q1, x6, s6, tsum, nneg, top, second, win, fam + 6)
-        top, second, win = _minus_three(g1, p1, q1, x7, s7, tsum, nneg, top, second, win, fam + 7)
-        top, second, win = _minus_three(g2, p2, q2, x8, s8, tsum, nneg, top, second, win, fam + 8)
-        top, second, win = _minus_three(g2, p2, q2, x9, s9, tsum, nneg, top, second, win, fam + 9)
-        top, second, win = _minus_three(g2, p2, q2, x10, s10, tsum, nneg, top, second, win, fam + 10)
-        top, second, win = _minus_three(g2, p2, q2, x11, s11, tsum, nneg, top, second, win, fam + 11)
-        top, second, win = _minus_three(g3, p3, q3, x12, s12, tsum, nneg, top, second, win, fam + 12)
-        top, second, win = _minus_three(g3, p3, q3, x13, s13, tsum, nneg, top, second, win, fam + 13)
-        top, second, win = _minus_three(g3, p3, q3, x14, s14, tsum, nneg, top, second, win, fam + 14)
-        top, second, win = _minus_three(g3, p3, q3, x15, s15, tsum, nneg, top, second, win, fam + 15)
-        top, second, win = _minus_three(g4, p4, q4, x16, s16, tsum, nneg, top, second, win, fam + 16)
-        top, second, win = _minus_three(g4, p4, q4, x17, s17, tsum, nneg, top, second, win, fam + 17)
-        top, second, win = _minus_three(g4, p4, q4, x18, s18, tsum, nneg, top, second, win, fam + 18)
-        top, second, win = _minus_three(g4, p4, q4, x19, s19, tsum, nneg, top, second, win, fam + 19)
-        top, second, win = _minus_three(g5, p5, q5, x20, s20, tsum, nneg, top, second, win, fam + 20)
-        top, second, win = _minus_three(g5, p5, q5, x21, s21, tsum, nneg, top, second, win, fam + 21)
-        top, second, win = _minus_three(g5, p5, q5, x22, s22, tsum, nneg, top, second, win, fam + 22)
-        top, second, win = _minus_three(g5, p5, q5, x23, s23, tsum, nneg, top, second, win, fam + 23)
+        top, second, win = _odd_column(g0, b0, u0, u1, u2, u3, tsum, nneg, m1, m2, top, second, win, fam)
+        top, second, win = _odd_column(g1, b1, u4, u5, u6, u7, tsum, nneg, m1, m2, top, second, win, fam + 4)
+        top, second, win = _odd_column(
+            g2, b2, u8, u9, u10, u11, tsum, nneg, m1, m2, top, second, win, fam + 8
+        )
+        top, second, win = _odd_column(
+            g3, b3, u12, u13, u14, u15, tsum, nneg, m1, m2, top, second, win, fam + 12
+        )
+        top, second, win = _odd_column(
+            g4, b4, u16, u17, u18, u19, tsum, nneg, m1, m2, top, second, win, fam + 16
+        )
+        top, second, win = _odd_column(
+            g5, b5, u20, u21, u22, u23, tsum, nneg, m1, m2, top, second, win, fam + 20
+        )
+
+    # The winning family's runner-up. Octad: the second cheapest sign repair.
+    is_octad = (win >= 1) & (win < 760)
+    o = tl.minimum(tl.maximum(win - 1, 0), 758)
+    total = tl.zeros((BLOCK,), dtype=tl.float64)
+    negs = tl.zeros((BLOCK,), dtype=tl.int32)
+    m1 = tl.full((BLOCK,), inf, tl.float64)
+    m2 = tl.full((BLOCK,), inf, tl.float64)
+    for t in tl.static_range(8):
+        pos = tl.load(octad_ptr + o * 8 + t, mask=live, other=0)
+        v = tl.load(xt_ptr + pos * n_rows + rows, mask=live, other=0.0).to(tl.float64)
+        av = tl.abs(v)
+        total += av
+        negs += (v < 0).to(tl.int32)
+        m1, m2 = _push_two_smallest(m1, m2, av)
+    odd = (negs % 2) == 1
+    octad_runner = 2.0 * total - tl.where(odd, 4.0 * m2, 4.0 * (m1 + m2))
+    # (∓3, ±1²³): the four positions of the winning column one by one, each with its own
+    # runner-up (another sign pattern of the coset), as in the per-position evaluation.
+    is_odd = win >= 760
+    q = tl.maximum(win - 760, 0)
+    sp = sign_ptr + (q // 24) * 24
+    col = (q % 24) // 4
+    h0 = _column_sum(sp, xt_ptr, n_rows, rows, live, 0, BLOCK)
+    h1 = _column_sum(sp, xt_ptr, n_rows, rows, live, 1, BLOCK)
+    h2 = _column_sum(sp, xt_ptr, n_rows, rows, live, 2, BLOCK)
+    h3 = _column_sum(sp, xt_ptr, n_rows, rows, live, 3, BLOCK)
+    h4 = _column_sum(sp, xt_ptr, n_rows, rows, live, 4, BLOCK)
+    h5 = _column_sum(sp, xt_ptr, n_rows, rows, live, 5, BLOCK)
+    tsum = tl.abs(h0) + tl.abs(h1) + tl.abs(h2) + tl.abs(h3) + tl.abs(h4) + tl.abs(h5)
+    nneg = (h0 < 0).to(tl.int32) + (h1 < 0).to(tl.int32) + (h2 < 0).to(tl.int32)
+    nneg += (h3 < 0).to(tl.int32) + (h4 < 0).to(tl.int32) + (h5 < 0).to(tl.int32)
+    sig = tl.where(col == 0, h0, tl.where(col == 1, h1, tl.where(col == 2, h2, h3)))
+    sig = tl.where(col == 4, h4, tl.where(col == 5, h5, sig))
+    # The two least |σ| of the other five columns.
+    r1 = tl.full((BLOCK,), inf, tl.float64)
+    r2 = tl.full((BLOCK,), inf, tl.float64)
+    r1, r2 = _push_two_smallest(r1, r2, tl.where(col == 0, inf, tl.abs(h0)))
+    r1, r2 = _push_two_smallest(r1, r2, tl.where(col == 1, inf, tl.abs(h1)))
+    r1, r2 = _push_two_smallest(r1, r2, tl.where(col == 2, inf, tl.abs(h2)))
+    r1, r2 = _push_two_smallest(r1, r2, tl.where(col == 3, inf, tl.abs(h3)))
+    r1, r2 = _push_two_smallest(r1, r2, tl.where(col == 4, inf, tl.abs(h4)))
+    r1, r2 = _push_two_smallest(r1, r2, tl.where(col == 5, inf, tl.abs(h5)))
+    odd_top = tl.full((BLOCK,), -inf, tl.float64)
+    odd_second = tl.full((BLOCK,), -inf, tl.float64)
+    odd_k = tl.zeros((BLOCK,), dtype=tl.int32)
+    for j in tl.static_range(4):
+        k = 4 * col + j
+        xk = tl.load(xt_ptr + k * n_rows + rows, mask=live, other=0.0).to(tl.float64)
+        sk = tl.load(sp + k, mask=live, other=0.0)
+        odd_top, odd_second, odd_k = _minus_three(
+            sig, r1, r2, xk, sk, tsum, nneg, odd_top, odd_second, odd_k, k
+        )
+    top = tl.where(is_odd, odd_top, top)
+    runner = tl.where(is_octad, octad_runner, tl.where(is_odd, odd_second, -inf))
+    second = tl.maximum(second, runner)
+    win = tl.where(is_odd, 760 + (q // 24) * 24 + odd_k, win)
 
     certified = top - second > margin * 4.0 * abs_sum
     tl.store(win_ptr + rows, tl.where(certified, win, -1), mask=live)

@@ -151,12 +151,17 @@ INTERPRETED = textwrap.dedent(
     v = leech().minimal_vectors()
     x = np.concatenate([rng.standard_normal((20, 24)), 0.5 * v[:4], v[10:12] + v[99000:99002],
                         rng.integers(-2, 3, (6, 24)).astype(float)])
-    # Spherical search: the kernel's certified families equal the reference's.
-    xt = torch.as_tensor(x)
+    # Spherical search: the kernel's certified families equal the reference's, on rows near
+    # minimal vectors of every shape as well (one program of 128 rows).
+    near = v[rng.integers(0, len(v), 94)] + 0.3 * rng.standard_normal((94, 24))
+    xt = torch.as_tensor(np.concatenate([x, near]))
     win, _ = K.leech_search_scores(xt, t["octad_positions"], t["float_signs"], ops._MARGIN)
     ref, cert = ops._leech_scores(xt, t)
     assert torch.equal(win >= 0, cert), "certificates differ"
     assert torch.equal(win.long()[cert], ref[cert]), "winning families differ"
+    won = ref[cert]
+    assert (won == 0).any() and ((won >= 1) & (won < 760)).any() and (won >= 760).any()
+    xt = torch.as_tensor(x)
     # Leech decoding: the kernel's best pair and distances equal the 8,192-coset reference.
     y = xt * ops._SQRT8
     kw, kb, ks = K.leech_decode_scores(y, t["coset_bits"], t["even_masks"])
