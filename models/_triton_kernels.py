@@ -131,10 +131,10 @@ def _push_two_smallest(m1, m2, v):
 @triton.jit
 def _column_sum(sp, xt_ptr, n_rows, rows, live, c, BLOCK: tl.constexpr):
     # Σ sᵍₖ xₖ over column c of the per-row coset sp (gathered signs and coordinates).
-    total = tl.zeros((BLOCK,), dtype=tl.float64)
+    total = tl.zeros((BLOCK,), dtype=xt_ptr.dtype.element_ty)
     for j in tl.static_range(4):
         k = 4 * c + j
-        xk = tl.load(xt_ptr + k * n_rows + rows, mask=live, other=0.0).to(tl.float64)
+        xk = tl.load(xt_ptr + k * n_rows + rows, mask=live, other=0.0)
         total += tl.load(sp + k, mask=live, other=0.0) * xk
     return total
 
@@ -147,36 +147,36 @@ def _leech_search_kernel(
     rows = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     live = rows < n_rows
     inf = float("inf")
-    x0 = tl.load(xt_ptr + 0 * n_rows + rows, mask=live, other=0.0).to(tl.float64)
-    x1 = tl.load(xt_ptr + 1 * n_rows + rows, mask=live, other=0.0).to(tl.float64)
-    x2 = tl.load(xt_ptr + 2 * n_rows + rows, mask=live, other=0.0).to(tl.float64)
-    x3 = tl.load(xt_ptr + 3 * n_rows + rows, mask=live, other=0.0).to(tl.float64)
-    x4 = tl.load(xt_ptr + 4 * n_rows + rows, mask=live, other=0.0).to(tl.float64)
-    x5 = tl.load(xt_ptr + 5 * n_rows + rows, mask=live, other=0.0).to(tl.float64)
-    x6 = tl.load(xt_ptr + 6 * n_rows + rows, mask=live, other=0.0).to(tl.float64)
-    x7 = tl.load(xt_ptr + 7 * n_rows + rows, mask=live, other=0.0).to(tl.float64)
-    x8 = tl.load(xt_ptr + 8 * n_rows + rows, mask=live, other=0.0).to(tl.float64)
-    x9 = tl.load(xt_ptr + 9 * n_rows + rows, mask=live, other=0.0).to(tl.float64)
-    x10 = tl.load(xt_ptr + 10 * n_rows + rows, mask=live, other=0.0).to(tl.float64)
-    x11 = tl.load(xt_ptr + 11 * n_rows + rows, mask=live, other=0.0).to(tl.float64)
-    x12 = tl.load(xt_ptr + 12 * n_rows + rows, mask=live, other=0.0).to(tl.float64)
-    x13 = tl.load(xt_ptr + 13 * n_rows + rows, mask=live, other=0.0).to(tl.float64)
-    x14 = tl.load(xt_ptr + 14 * n_rows + rows, mask=live, other=0.0).to(tl.float64)
-    x15 = tl.load(xt_ptr + 15 * n_rows + rows, mask=live, other=0.0).to(tl.float64)
-    x16 = tl.load(xt_ptr + 16 * n_rows + rows, mask=live, other=0.0).to(tl.float64)
-    x17 = tl.load(xt_ptr + 17 * n_rows + rows, mask=live, other=0.0).to(tl.float64)
-    x18 = tl.load(xt_ptr + 18 * n_rows + rows, mask=live, other=0.0).to(tl.float64)
-    x19 = tl.load(xt_ptr + 19 * n_rows + rows, mask=live, other=0.0).to(tl.float64)
-    x20 = tl.load(xt_ptr + 20 * n_rows + rows, mask=live, other=0.0).to(tl.float64)
-    x21 = tl.load(xt_ptr + 21 * n_rows + rows, mask=live, other=0.0).to(tl.float64)
-    x22 = tl.load(xt_ptr + 22 * n_rows + rows, mask=live, other=0.0).to(tl.float64)
-    x23 = tl.load(xt_ptr + 23 * n_rows + rows, mask=live, other=0.0).to(tl.float64)
+    x0 = tl.load(xt_ptr + 0 * n_rows + rows, mask=live, other=0.0)
+    x1 = tl.load(xt_ptr + 1 * n_rows + rows, mask=live, other=0.0)
+    x2 = tl.load(xt_ptr + 2 * n_rows + rows, mask=live, other=0.0)
+    x3 = tl.load(xt_ptr + 3 * n_rows + rows, mask=live, other=0.0)
+    x4 = tl.load(xt_ptr + 4 * n_rows + rows, mask=live, other=0.0)
+    x5 = tl.load(xt_ptr + 5 * n_rows + rows, mask=live, other=0.0)
+    x6 = tl.load(xt_ptr + 6 * n_rows + rows, mask=live, other=0.0)
+    x7 = tl.load(xt_ptr + 7 * n_rows + rows, mask=live, other=0.0)
+    x8 = tl.load(xt_ptr + 8 * n_rows + rows, mask=live, other=0.0)
+    x9 = tl.load(xt_ptr + 9 * n_rows + rows, mask=live, other=0.0)
+    x10 = tl.load(xt_ptr + 10 * n_rows + rows, mask=live, other=0.0)
+    x11 = tl.load(xt_ptr + 11 * n_rows + rows, mask=live, other=0.0)
+    x12 = tl.load(xt_ptr + 12 * n_rows + rows, mask=live, other=0.0)
+    x13 = tl.load(xt_ptr + 13 * n_rows + rows, mask=live, other=0.0)
+    x14 = tl.load(xt_ptr + 14 * n_rows + rows, mask=live, other=0.0)
+    x15 = tl.load(xt_ptr + 15 * n_rows + rows, mask=live, other=0.0)
+    x16 = tl.load(xt_ptr + 16 * n_rows + rows, mask=live, other=0.0)
+    x17 = tl.load(xt_ptr + 17 * n_rows + rows, mask=live, other=0.0)
+    x18 = tl.load(xt_ptr + 18 * n_rows + rows, mask=live, other=0.0)
+    x19 = tl.load(xt_ptr + 19 * n_rows + rows, mask=live, other=0.0)
+    x20 = tl.load(xt_ptr + 20 * n_rows + rows, mask=live, other=0.0)
+    x21 = tl.load(xt_ptr + 21 * n_rows + rows, mask=live, other=0.0)
+    x22 = tl.load(xt_ptr + 22 * n_rows + rows, mask=live, other=0.0)
+    x23 = tl.load(xt_ptr + 23 * n_rows + rows, mask=live, other=0.0)
 
     # Shape (±4², 0²²): the three largest |xᵢ| (a sorting network on running maxima).
-    a1 = tl.zeros((BLOCK,), dtype=tl.float64)
-    a2 = tl.zeros((BLOCK,), dtype=tl.float64)
-    a3 = tl.zeros((BLOCK,), dtype=tl.float64)
-    abs_sum = tl.zeros((BLOCK,), dtype=tl.float64)
+    a1 = tl.zeros((BLOCK,), dtype=xt_ptr.dtype.element_ty)
+    a2 = tl.zeros((BLOCK,), dtype=xt_ptr.dtype.element_ty)
+    a3 = tl.zeros((BLOCK,), dtype=xt_ptr.dtype.element_ty)
+    abs_sum = tl.zeros((BLOCK,), dtype=xt_ptr.dtype.element_ty)
     a1, a2, a3, abs_sum = _running_top3(x0, a1, a2, a3, abs_sum)
     a1, a2, a3, abs_sum = _running_top3(x1, a1, a2, a3, abs_sum)
     a1, a2, a3, abs_sum = _running_top3(x2, a1, a2, a3, abs_sum)
@@ -208,12 +208,12 @@ def _leech_search_kernel(
     # Octads: ±2 on the eight positions with an even number of minus signs, best value
     # 2Σ|xᵢ| − 4·min|xᵢ| when an odd number of the xᵢ are negative.
     for o in range(759):
-        total = tl.zeros((BLOCK,), dtype=tl.float64)
+        total = tl.zeros((BLOCK,), dtype=xt_ptr.dtype.element_ty)
         negs = tl.zeros((BLOCK,), dtype=tl.int32)
-        least = tl.full((BLOCK,), inf, tl.float64)
+        least = tl.full((BLOCK,), inf, xt_ptr.dtype.element_ty)
         for t in tl.static_range(8):
             v = tl.load(xt_ptr + tl.load(octad_ptr + o * 8 + t) * n_rows + rows, mask=live, other=0.0)
-            av = tl.abs(v.to(tl.float64))
+            av = tl.abs(v)
             total += av
             negs += (v < 0).to(tl.int32)
             least = tl.minimum(least, av)
@@ -287,13 +287,13 @@ def _leech_search_kernel(
     # The winning family's runner-up. Octad: the second cheapest sign repair.
     is_octad = (win >= 1) & (win < 760)
     o = tl.minimum(tl.maximum(win - 1, 0), 758)
-    total = tl.zeros((BLOCK,), dtype=tl.float64)
+    total = tl.zeros((BLOCK,), dtype=xt_ptr.dtype.element_ty)
     negs = tl.zeros((BLOCK,), dtype=tl.int32)
-    m1 = tl.full((BLOCK,), inf, tl.float64)
-    m2 = tl.full((BLOCK,), inf, tl.float64)
+    m1 = tl.full((BLOCK,), inf, xt_ptr.dtype.element_ty)
+    m2 = tl.full((BLOCK,), inf, xt_ptr.dtype.element_ty)
     for t in tl.static_range(8):
         pos = tl.load(octad_ptr + o * 8 + t, mask=live, other=0)
-        v = tl.load(xt_ptr + pos * n_rows + rows, mask=live, other=0.0).to(tl.float64)
+        v = tl.load(xt_ptr + pos * n_rows + rows, mask=live, other=0.0)
         av = tl.abs(v)
         total += av
         negs += (v < 0).to(tl.int32)
@@ -318,20 +318,20 @@ def _leech_search_kernel(
     sig = tl.where(col == 0, h0, tl.where(col == 1, h1, tl.where(col == 2, h2, h3)))
     sig = tl.where(col == 4, h4, tl.where(col == 5, h5, sig))
     # The two least |σ| of the other five columns.
-    r1 = tl.full((BLOCK,), inf, tl.float64)
-    r2 = tl.full((BLOCK,), inf, tl.float64)
+    r1 = tl.full((BLOCK,), inf, xt_ptr.dtype.element_ty)
+    r2 = tl.full((BLOCK,), inf, xt_ptr.dtype.element_ty)
     r1, r2 = _push_two_smallest(r1, r2, tl.where(col == 0, inf, tl.abs(h0)))
     r1, r2 = _push_two_smallest(r1, r2, tl.where(col == 1, inf, tl.abs(h1)))
     r1, r2 = _push_two_smallest(r1, r2, tl.where(col == 2, inf, tl.abs(h2)))
     r1, r2 = _push_two_smallest(r1, r2, tl.where(col == 3, inf, tl.abs(h3)))
     r1, r2 = _push_two_smallest(r1, r2, tl.where(col == 4, inf, tl.abs(h4)))
     r1, r2 = _push_two_smallest(r1, r2, tl.where(col == 5, inf, tl.abs(h5)))
-    odd_top = tl.full((BLOCK,), -inf, tl.float64)
-    odd_second = tl.full((BLOCK,), -inf, tl.float64)
+    odd_top = tl.full((BLOCK,), -inf, xt_ptr.dtype.element_ty)
+    odd_second = tl.full((BLOCK,), -inf, xt_ptr.dtype.element_ty)
     odd_k = tl.zeros((BLOCK,), dtype=tl.int32)
     for j in tl.static_range(4):
         k = 4 * col + j
-        xk = tl.load(xt_ptr + k * n_rows + rows, mask=live, other=0.0).to(tl.float64)
+        xk = tl.load(xt_ptr + k * n_rows + rows, mask=live, other=0.0)
         sk = tl.load(sp + k, mask=live, other=0.0)
         odd_top, odd_second, odd_k = _minus_three(
             sig, r1, r2, xk, sk, tsum, nneg, odd_top, odd_second, odd_k, k
@@ -351,18 +351,23 @@ def leech_search_scores(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Winning candidate family of each row of ``x`` (N, 24), or −1 where it is not certified.
 
+    The arithmetic is in ``x``'s dtype (float32 or float64); ``margin`` is the relative
+    certification margin that covers its rounding (:data:`.lattice_ops._SEARCH_MARGINS`).
     ``octad_positions`` (759, 8) int32 are the octads' coordinates, ``coset_signs`` (128, 24)
-    float64 the coset representatives' signs. Returns the int32 family ids
-    (0: shape (±4²), ``1 + o``: octad ``o``, ``760 + 24g + k``: coset ``g``, position ``k``)
-    and the float64 gaps between the best and the runner-up.
+    the coset representatives' signs. Returns the int32 family ids (0: shape (±4²),
+    ``1 + o``: octad ``o``, ``760 + 24g + k``: coset ``g``, position ``k``) and the gaps
+    between the best and the runner-up (float64).
     """
+    if x.dtype not in (torch.float32, torch.float64):
+        raise TypeError(f"x must be float32 or float64, got {x.dtype}")
     xt = x.t().contiguous()
     n = x.shape[0]
     win = torch.empty(n, dtype=torch.int32, device=x.device)
     gap = torch.empty(n, dtype=torch.float64, device=x.device)
     block = 128
+    signs = coset_signs.to(x.dtype)
     _leech_search_kernel[(triton.cdiv(n, block),)](
-        xt, n, octad_positions, coset_signs, win, gap, margin, BLOCK=block, num_warps=4
+        xt, n, octad_positions, signs, win, gap, margin, BLOCK=block, num_warps=4
     )
     return win, gap
 

@@ -34,7 +34,10 @@ value by more than ``2⁻⁴⁰ · 4 Σ|xᵢ|``, far above float64 rounding (bel
 for these sums of at most 30 terms, after an exact power-of-two normalisation). Exact ties
 and near ties (zeros, repeated magnitudes, inputs equal to sums of minimal vectors) are sent
 to the exact CPU search, so the result is the same as on the CPU, rule included. float32 and
-bfloat16 inputs are widened to float64 exactly.
+bfloat16 inputs are widened to float64 exactly. On CUDA with Triton the fused kernel of
+:mod:`._triton_kernels` computes the same values, in float32 for float32 and narrower inputs
+(which float32 holds exactly after the scaling) with the margin ``2⁻¹⁵ · 4 Σ|xᵢ|`` that covers
+its rounding (:data:`_SEARCH_MARGINS`), in float64 for float64 inputs.
 
 E8 (doubled coordinates): roots (±2², 0⁶) give ``2(a₁ + a₂)``, roots (±1⁸) with an even
 number of minus signs the sign-parity rule ``Σ|xᵢ|`` or ``Σ|xᵢ| − 2m₁``.
@@ -70,6 +73,16 @@ _DIMS = {"leech": 24, "e8": 8}
 _COUNTS = {"leech": 196560, "e8": 240}
 _SCALES = {"leech": 8.0**-0.5, "e8": 0.5}
 _MARGIN = 2.0**-40
+#: Relative certification margins of the fused search by arithmetic (kernel test:
+#: ``best − runner-up > margin · 4Σ|xᵢ|``). A candidate's value ``Σ cᵢxᵢ`` (|cᵢ| ≤ 4) is formed
+#: from rows scaled to max |xᵢ| ∈ [½, 1) by at most 64 roundings of quantities below 8Σ|xᵢ|,
+#: so its error is below 64 · 2⁻²⁴ · 8Σ|xᵢ| = 2⁻¹⁵Σ|xᵢ| in float32: two values are ordered
+#: correctly when they differ by more than 2⁻¹⁴Σ|xᵢ| < 2⁻¹⁵ · 4Σ|xᵢ|. float64: the same
+#: count gives 2⁻⁴⁴Σ|xᵢ|, far inside 2⁻⁴⁰.
+_SEARCH_MARGINS = {torch.float32: 2.0**-15, torch.float64: _MARGIN}
+#: Rows per launch of the fused search: enough programs to fill every SM (a launch of a few
+#: thousand rows leaves most of an H100 idle); its memory is a few hundred bytes per row.
+_FUSED_ROWS = 1 << 20
 #: |d(D8) − d(D8 + ½)| at or below which an E8 row is decided on the CPU (as the CPU kernel does).
 _E8_NEAR_TIE = 1e-9
 
@@ -290,7 +303,8 @@ def nearest_minimal_vector(
     return_cosines : bool
         Also return the cosines between ``x`` and its vectors (0 where ``x = 0``).
     chunk_size : int
-        Rows searched at once off the CPU (Leech: about 0.5 MB of device memory per row).
+        Rows searched at once by the batched torch search off the CPU (about 0.5 MB of device
+        memory per row); the fused Triton search takes at least 2²⁰ rows per launch.
 
     Returns
     -------
@@ -355,6 +369,8 @@ def _triton_kernels() -> ModuleType | None:
 def _device_search(rows: torch.Tensor, lattice: str, chunk_size: int) -> torch.Tensor:
     t = _tables(lattice, rows.device)
     fused = lattice == "leech" and _triton_ready(rows)
+    if fused:
+        chunk_size = max(chunk_size, _FUSED_ROWS)
     idx = torch.empty(rows.shape[0], dtype=torch.int64, device=rows.device)
     for start in range(0, rows.shape[0], chunk_size):
         x = rows[start : start + chunk_size].double()
@@ -362,8 +378,7 @@ def _device_search(rows: torch.Tensor, lattice: str, chunk_size: int) -> torch.T
         _, exponent = torch.frexp(x.abs().amax(dim=1, keepdim=True))
         x = torch.ldexp(x, -exponent)
         if fused:
-            win, _ = _triton_kernels().leech_search_scores(x, t["octad_positions"], t["float_signs"], _MARGIN)
-            win = win.long()
+            win = _fused_search(x, rows.dtype != torch.float64, t).long()
             certified = win >= 0
             got = _leech_index(x, win.clamp(min=0), t)
         elif lattice == "leech":
@@ -377,6 +392,22 @@ def _device_search(rows: torch.Tensor, lattice: str, chunk_size: int) -> torch.T
             got[unsure] = torch.as_tensor(exact, device=rows.device)
         idx[start : start + chunk_size] = got
     return idx
+
+
+def _fused_search(x: torch.Tensor, narrow: bool, t: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Certified winning families of the normalised float64 rows ``x`` by the fused kernel
+    (−1 where uncertified). Rows of float32 or narrower data are exact in float32, so they are
+    searched in float32 first; the few that its wider margin leaves open (about 0.3 % of
+    Gaussian rows) are searched again in float64."""
+    kernels = _triton_kernels()
+    args = (t["octad_positions"], t["float_signs"])
+    if not narrow:
+        return kernels.leech_search_scores(x, *args, _SEARCH_MARGINS[torch.float64])[0]
+    win, _ = kernels.leech_search_scores(x.float(), *args, _SEARCH_MARGINS[torch.float32])
+    redo = torch.nonzero(win < 0).flatten()
+    if redo.numel():
+        win[redo] = kernels.leech_search_scores(x[redo], *args, _SEARCH_MARGINS[torch.float64])[0]
+    return win
 
 
 _SQRT8 = math.sqrt(8.0)

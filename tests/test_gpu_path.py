@@ -161,6 +161,17 @@ INTERPRETED = textwrap.dedent(
     assert torch.equal(win.long()[cert], ref[cert]), "winning families differ"
     won = ref[cert]
     assert (won == 0).any() and ((won >= 1) & (won < 760)).any() and (won >= 760).any()
+    # In float32 (float32 rows, the wider margin) it certifies a subset, with the same winners.
+    x32 = xt.float().double()
+    ref32, cert32 = ops._leech_scores(x32, t)
+    w32, _ = K.leech_search_scores(x32.float(), t["octad_positions"], t["float_signs"],
+                                   ops._SEARCH_MARGINS[torch.float32])
+    ok = w32 >= 0
+    assert not (ok & ~cert32).any() and torch.equal(w32.long()[ok], ref32[ok]), "float32 search differs"
+    assert ok.float().mean() > 0.8, "float32 search certifies too few rows"
+    # The chain used on CUDA: float32 first, float64 for the rows it leaves open.
+    chained = ops._fused_search(x32, True, t)
+    assert torch.equal(chained >= 0, cert32) and torch.equal(chained.long()[cert32], ref32[cert32])
     xt = torch.as_tensor(x)
     # Leech decoding: the kernel's best pair and distances equal the 8,192-coset reference.
     y = xt * ops._SQRT8
