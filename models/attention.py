@@ -23,7 +23,8 @@ Modes
     ``u_h`` (:func:`e8_head_directions`) and a learnable scale ``β_h`` (initially 0):
     scores ``q·k / √d + β_h (q[:8]·u_h)(k[:8]·u_h)``. The bias is ``q[:8]ᵀ (β_h u_h u_hᵀ) k[:8]``,
     a rank-one change of the bilinear form that learned projections could also represent. It
-    is computed inside SDPA by moving the query: ``q[:8] ↦ q[:8] + β_h √d (q[:8]·u_h) u_h``.
+    is computed inside SDPA by moving the query, ``q[:8] ↦ q[:8] + β_h √d (q[:8]·u_h) u_h``,
+    which is linear in ``q`` and so folded into the query rows of the ``qkv`` weight.
 ``"conway"``
     Monster-LILA's attention done right: frozen ``q`` as in ``"frozen_qk"`` and ``k`` from the
     input block moved by a lattice automorphism ``g`` first: ``k = (g x_h) K`` blockwise, i.e.
@@ -145,19 +146,41 @@ class LatticeAttention(nn.Module):
             q = self._blockwise(x, self.kernel)
             k = q if self.mode == "frozen_qk" else self._blockwise(x, self.key_kernel)
             return self._heads(q), self._heads(k), self._heads(self.value(x))
-        q, k, v = self.qkv(x).split(x.shape[-1], dim=2)
+        if self.mode == "e8_bias":
+            weight, bias = self._e8_bias_projection(x.dtype)
+            qkv = F.linear(x, weight, bias)
+        else:
+            qkv = self.qkv(x)
+        q, k, v = qkv.split(x.shape[-1], dim=2)
         if self.mode == "rotate":
             q, k = self._blockwise(q, self.kernel), self._blockwise(k, self.kernel)
-        q, k, v = self._heads(q), self._heads(k), self._heads(v)
-        if self.mode == "e8_bias":
-            # q ↦ q + β_h √d (q[:8]·u_h) u_h adds β_h (q[:8]·u_h)(k[:8]·u_h) to q·k/√d: the
-            # bias without extra features, so q, k and v keep one head width.
-            u = self.head_directions.to(q.dtype)
-            pq = torch.einsum("bhtd,hd->bht", q[..., :8], u)
-            scaled = pq * (self.head_scales.to(q.dtype).view(1, -1, 1) * math.sqrt(self.head_dim))
-            shift = scaled.unsqueeze(-1) * u.view(1, self.n_head, 1, 8)
-            q = q + F.pad(shift, (0, self.head_dim - 8))
-        return q, k, v
+        return self._heads(q), self._heads(k), self._heads(v)
+
+    def _e8_bias_projection(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The ``qkv`` weight and bias with the E8 bias folded into the query rows.
+
+        ``q_h ↦ M_h q_h`` with ``M_h = I + β_h √d (u_h ⊕ 0)(u_h ⊕ 0)ᵀ`` adds
+        ``β_h (q[:8]·u_h)(k[:8]·u_h)`` to ``q·k/√d``; ``M_h`` is symmetric, so the query rows
+        become ``M_h W_h`` (a rank-one change of each head's first 8 rows) and the bias
+        ``M_h b_h``. Built at every call from the live parameters (a few matrix rows), so the
+        activations take exactly the vanilla path.
+        """
+        w = self.qkv.weight
+        bias = self.qkv.bias
+        if not torch.is_autocast_enabled():
+            w = w.to(dtype)
+            bias = bias.to(dtype) if bias is not None else None
+        d = w.shape[1]
+        u = self.head_directions.to(w.dtype)
+        s = self.head_scales.to(w.dtype) * math.sqrt(self.head_dim)
+        wq = w[:d].view(self.n_head, self.head_dim, d)
+        top = wq[:, :8] + (s[:, None] * u)[:, :, None] * torch.einsum("hi,hid->hd", u, wq[:, :8])[:, None, :]
+        weight = torch.cat([torch.cat([top, wq[:, 8:]], dim=1).reshape(d, d), w[d:]])
+        if bias is not None:
+            bq = bias[:d].view(self.n_head, self.head_dim)
+            btop = bq[:, :8] + (s[:, None] * u) * (u * bq[:, :8]).sum(-1, keepdim=True)
+            bias = torch.cat([torch.cat([btop, bq[:, 8:]], dim=1).reshape(d), bias[d:]])
+        return weight, bias
 
     @staticmethod
     def _mask(t_q: int, t_k: int, device: torch.device) -> torch.Tensor:

@@ -107,11 +107,14 @@ def test_frozen_qk_scores_are_input_inner_products():
     assert not any("qkv" in name for name, _ in attn.named_parameters())
 
 
-def test_e8_bias_matches_the_formula():
+@pytest.mark.parametrize("bias", [False, True])
+def test_e8_bias_matches_the_formula(bias):
     torch.manual_seed(0)
-    cfg = config("e8_bias")
+    cfg = config("e8_bias", bias=bias)
     attn = LatticeAttention(cfg).double()
     attn.head_scales.data = torch.tensor([0.7, -1.3], dtype=torch.float64)
+    if bias:
+        torch.nn.init.normal_(attn.qkv.bias)
     x = torch.randn(2, 6, 48, dtype=torch.float64)
     q, k, _ = (t.view(2, 6, 2, 24).transpose(1, 2) for t in attn.qkv(x).split(48, dim=2))
     u = attn.head_directions.double()
@@ -127,6 +130,9 @@ def test_e8_bias_matches_the_formula():
     )
     directions = attn.head_directions.double()
     assert torch.allclose(directions @ directions.T, torch.eye(2, dtype=torch.float64))
+    # The scales learn: the folded projection passes gradients to β.
+    attn.attention_scores(x).masked_fill(~mask, 0).sum().backward()
+    assert attn.head_scales.grad is not None and bool((attn.head_scales.grad != 0).all())
 
 
 @pytest.mark.parametrize("lattice", ["leech", "e8"])
