@@ -489,8 +489,9 @@ def _leech_decode_device(rows: torch.Tensor, chunk_size: int = 1 << 20) -> torch
     for start in range(0, rows.shape[0], chunk_size):
         x = rows[start : start + chunk_size]
         y = x.double() * _SQRT8  # the CPU decoder's y = fl(√8·x)
-        win, _, second = _triton_kernels().leech_decode_scores(y, t["coset_bits"], t["even_masks"])
-        q, certified = _leech_point(y, win.long(), second, t)
+        kernels = _triton_kernels()
+        win, _, second = kernels.leech_decode_scores(y, t["coset_bits"], t["even_masks"])
+        q, certified = _leech_point(y, win.long(), second, t, kernels.DECODE_SCORE_ERROR)
         unsure = torch.nonzero(~certified).flatten()
         if unsure.numel():
             exact = _decode_leech_integer_numba(x[unsure].double().cpu().numpy())
@@ -532,10 +533,15 @@ def _leech_decode_scores_reference(
 
 
 def _leech_point(
-    y: torch.Tensor, win: torch.Tensor, second: torch.Tensor, t: dict[str, torch.Tensor]
+    y: torch.Tensor,
+    win: torch.Tensor,
+    second: torch.Tensor,
+    t: dict[str, torch.Tensor],
+    second_error: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The closest point (√8 units, int64) in the winning (m, codeword) coset, and whether it
-    is certified: every other lattice point is more than the float64 margin farther."""
+    is certified: every other lattice point is more than the float64 margin farther.
+    ``second_error`` bounds the error of ``second`` (the best distance of the other pairs)."""
     m = win // 4096
     g = (win % 4096) // 32
     bits = t["coset_bits"][g, :24].long() ^ t["even_colbits"][win % 32]
@@ -560,7 +566,7 @@ def _leech_point(
         torch.clamp(d2[:, 0] + d2[:, 1], max=16.0),
     )
     runner = torch.minimum(second, best + inside)
-    margin = 2.0**-40 * (64 + y.abs().amax(dim=1))
+    margin = 2.0**-40 * (64 + y.abs().amax(dim=1)) + second_error
     return q, runner - best > margin
 
 

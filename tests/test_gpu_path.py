@@ -145,7 +145,7 @@ INTERPRETED = textwrap.dedent(
     from leechkit.models import lattice_ops as ops
     from leechkit.models import _triton_kernels as K
     from leechkit.lattice import leech
-    from leechkit.lattice.decoders import decode_e8
+    from leechkit.lattice.decoders import decode_e8, decode_leech_integer
     rng = np.random.default_rng(5)
     t = ops._tables("leech", torch.device("cpu"))
     v = leech().minimal_vectors()
@@ -177,9 +177,14 @@ INTERPRETED = textwrap.dedent(
     y = xt * ops._SQRT8
     kw, kb, ks = K.leech_decode_scores(y, t["coset_bits"], t["even_masks"])
     rw, rb, rs = ops._leech_decode_scores_reference(y, t)
-    unique = (rs - rb) > 1e-9
+    err = K.DECODE_SCORE_ERROR
+    unique = (rs - rb) > 2 * err
     assert torch.equal(kw.long()[unique], rw[unique]), "decoding winners differ"
-    assert torch.allclose(kb, rb, rtol=0, atol=1e-9) and torch.allclose(ks, rs, rtol=0, atol=1e-9)
+    assert torch.allclose(kb, rb, rtol=0, atol=err) and torch.allclose(ks, rs, rtol=0, atol=err)
+    # The certified points are the Numba decoder's.
+    q, ok = ops._leech_point(y, kw.long(), ks, t, err)
+    want = decode_leech_integer(x)
+    assert ok.float().mean() > 0.5 and np.array_equal(q.numpy()[ok.numpy()], want[ok.numpy()])
     # E8: the kernel's points equal the Numba decoder's wherever it does not defer a tie.
     z = np.concatenate([rng.standard_normal((300, 8)) * 3, rng.integers(-4, 5, (100, 8)) / 2.0,
                         rng.integers(-8, 9, (100, 8)) / 4.0])
