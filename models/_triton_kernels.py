@@ -59,6 +59,9 @@ import triton.language as tl
 
 __all__ = ["DECODE_SCORE_ERROR", "e8_decode", "leech_decode_scores", "leech_search_scores"]
 
+#: Rows per kernel launch at most, so that 32-bit element offsets (row · 24) cannot overflow.
+_MAX_LAUNCH_ROWS = 1 << 26
+
 
 @triton.jit
 def _update(top, second, win, best, runner, family):
@@ -362,6 +365,8 @@ def leech_search_scores(
     """
     if x.dtype not in (torch.float32, torch.float64):
         raise TypeError(f"x must be float32 or float64, got {x.dtype}")
+    if x.shape[0] > _MAX_LAUNCH_ROWS:
+        raise ValueError(f"at most {_MAX_LAUNCH_ROWS} rows per call (32-bit offsets), got {x.shape[0]}")
     xt = x.t().contiguous()
     n = x.shape[0]
     win = torch.empty(n, dtype=torch.int32, device=x.device)
@@ -459,6 +464,8 @@ def leech_decode_scores(
     """
     y = y.contiguous()
     n = y.shape[0]
+    if n > _MAX_LAUNCH_ROWS:
+        raise ValueError(f"at most {_MAX_LAUNCH_ROWS} rows per call (32-bit offsets), got {n}")
     win = torch.empty(n, dtype=torch.int32, device=y.device)
     best = torch.empty(n, dtype=torch.float64, device=y.device)
     second = torch.empty(n, dtype=torch.float64, device=y.device)
@@ -518,7 +525,11 @@ def e8_decode(x: torch.Tensor, near_tie: float) -> tuple[torch.Tensor, torch.Ten
     out = torch.empty_like(x)
     tie = torch.empty(x.shape[0], dtype=torch.bool, device=x.device)
     block = 128
-    _e8_decode_kernel[(triton.cdiv(x.shape[0], block),)](
-        x, out, tie, x.shape[0], near_tie, BLOCK=block, num_warps=4
-    )
+    # The kernel's element offsets are 32-bit: launches of at most 2²⁶ rows (2²⁹ elements).
+    for start in range(0, x.shape[0], _MAX_LAUNCH_ROWS):
+        part = slice(start, start + _MAX_LAUNCH_ROWS)
+        n = x[part].shape[0]
+        _e8_decode_kernel[(triton.cdiv(n, block),)](
+            x[part], out[part], tie[part], n, near_tie, BLOCK=block, num_warps=4
+        )
     return out, tie

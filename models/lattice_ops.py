@@ -82,6 +82,7 @@ _MARGIN = 2.0**-40
 _SEARCH_MARGINS = {torch.float32: 2.0**-15, torch.float64: _MARGIN}
 #: Rows per launch of the fused search: enough programs to fill every SM (a launch of a few
 #: thousand rows leaves most of an H100 idle); its memory is a few hundred bytes per row.
+#: Independent of ``chunk_size``, which sizes the batched torch search.
 _FUSED_ROWS = 1 << 20
 #: |d(D8) − d(D8 + ½)| at or below which an E8 row is decided on the CPU (as the CPU kernel does).
 _E8_NEAR_TIE = 1e-9
@@ -304,7 +305,7 @@ def nearest_minimal_vector(
         Also return the cosines between ``x`` and its vectors (0 where ``x = 0``).
     chunk_size : int
         Rows searched at once by the batched torch search off the CPU (about 0.5 MB of device
-        memory per row); the fused Triton search takes at least 2²⁰ rows per launch.
+        memory per row); the fused Triton search takes 2²⁰ rows per launch instead.
 
     Returns
     -------
@@ -370,7 +371,7 @@ def _device_search(rows: torch.Tensor, lattice: str, chunk_size: int) -> torch.T
     t = _tables(lattice, rows.device)
     fused = lattice == "leech" and _triton_ready(rows)
     if fused:
-        chunk_size = max(chunk_size, _FUSED_ROWS)
+        chunk_size = _FUSED_ROWS
     idx = torch.empty(rows.shape[0], dtype=torch.int64, device=rows.device)
     for start in range(0, rows.shape[0], chunk_size):
         x = rows[start : start + chunk_size].double()
