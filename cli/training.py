@@ -80,6 +80,7 @@ TRAIN_FLAGS: tuple[tuple[str, object, str], ...] = (
     ("dtype", str, "auto, float32 or bfloat16 (autocast, CUDA only)"),
     ("resonance_weight", float, "weight of the resonance loss (0: none)"),
     ("progress", bool, "progress bar"),
+    ("compile", bool, "torch.compile the training steps"),
 )
 
 #: Flags of ``leechkit train`` for the model fields (``TrainConfig.model``), same layout.

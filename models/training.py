@@ -117,6 +117,7 @@ _RESUMABLE_CHANGES = frozenset(
         "device",
         "progress",
         "data_dir",
+        "compile",
     }
 )
 
@@ -217,6 +218,10 @@ class TrainConfig:
         Weight of the resonance loss added to the cross entropy (0: none).
     progress : bool
         Show a progress bar (rank 0 only).
+    compile : bool
+        Run the training steps through ``torch.compile`` (fuses the small per-layer operations
+        that cost kernel launches in eager mode; the first steps pay for the compilation).
+        Evaluation, generation and checkpoints use the plain model.
 
     Raises
     ------
@@ -254,6 +259,7 @@ class TrainConfig:
     dtype: str = "auto"
     resonance_weight: float = 0.0
     progress: bool = True
+    compile: bool = False
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -935,6 +941,8 @@ def _train(
 
         ids = [runtime.device.index] if runtime.device.type == "cuda" else None
         net = DistributedDataParallel(model, device_ids=ids, broadcast_buffers=False)  # buffers are frozen
+    if config.compile:
+        net = torch.compile(net)
 
     main = runtime.is_main
     if checkpoint is None and _checkpoint_folders(out_dir):

@@ -382,3 +382,22 @@ def test_short_tour_prints_both_models_beside_the_compressors(tmp_path, capsys):
     rows = {line.split("  ")[0] for line in out.splitlines()}
     assert {"vanilla", "frozen_qk (Leech)", "xz -9e (lzma), given train"} <= rows
     assert (tmp_path / "frozen_qk" / "checkpoint-000002" / "model.safetensors").is_file()
+
+
+def test_compiled_training_matches_eager_training(tmp_path):
+    # torch.compile changes only how the steps run: same weights (to rounding) and the final
+    # bpc from the plain model; the e8_bias mode also checks the folded query projection.
+    corpus = tiny_corpus(tmp_path / "corpus.txt")
+    runs = []
+    for name, compiled in (("eager", False), ("compiled", True)):
+        config = tiny_config(
+            tmp_path / name, corpus, max_steps=3, checkpoint_interval=0, compile=compiled,
+            model={"n_layer": 1, "n_head": 2, "d_model": 32, "attention": "e8_bias"},
+        )
+        runs.append(train(config))
+    a = load_file(runs[0].checkpoint / "model.safetensors")
+    b = load_file(runs[1].checkpoint / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-5) for k in a)
+    assert math.isclose(
+        runs[0].evaluation.bits_per_character, runs[1].evaluation.bits_per_character, rel_tol=1e-4
+    )
