@@ -128,6 +128,9 @@ def _leech_tables() -> dict[str, np.ndarray]:
         # The fused kernels' forms of these tables, and for decoding the representatives'
         # bits and the 32 even subsets of the six columns (zero-padded to 32 lanes).
         "coset_bits": np.pad(rep_words.astype(np.int32), ((0, 0), (0, 8))),
+        "column_patterns": np.ascontiguousarray(
+            (rep_words.reshape(128, 6, 4) << np.arange(4)).sum(axis=2).T.astype(np.int32)
+        ),
         "even_masks": np.pad(((even_list[None, :] >> np.arange(6)[:, None]) & 1).astype(np.int32),
                              ((0, 2), (0, 0))),
         "even_colbits": col_bits[even_list],
@@ -422,9 +425,10 @@ def decode(x: torch.Tensor, lattice: str = "leech") -> torch.Tensor:
     :func:`~leechkit.lattice.decoders.decode_e8` (tie rules included), in ``x``'s dtype and
     on its device. CPU tensors are decoded by those Numba kernels; CUDA tensors by the fused
     Triton kernels of :mod:`._triton_kernels` (E8: Conway–Sloane's two-coset rounding,
-    memory-bound; Leech: the 8,192 (m, codeword) cosets walked as 256 cosets of the even
-    column complements), with rows whose float64 decision is not certified by a margin
-    decided exactly on the CPU. Without Triton a CUDA tensor is decoded on the CPU.
+    memory-bound; Leech: the 8,192 (m, codeword) cosets as 256 groups of the even column
+    complements, each group's best by a parity DP over the six columns), with rows whose
+    decision is not certified by a margin decided exactly on the CPU. Without Triton a CUDA
+    tensor is decoded on the CPU.
 
     Parameters
     ----------
@@ -491,7 +495,8 @@ def _leech_decode_device(rows: torch.Tensor, chunk_size: int = 1 << 20) -> torch
         x = rows[start : start + chunk_size]
         y = x.double() * _SQRT8  # the CPU decoder's y = fl(√8·x)
         kernels = _triton_kernels()
-        win, _, second = kernels.leech_decode_scores(y, t["coset_bits"], t["even_masks"])
+        tables = (t["column_patterns"], t["coset_bits"], t["even_masks"])
+        win, _, second = kernels.leech_decode_scores(y, *tables)
         q, certified = _leech_point(y, win.long(), second, t, kernels.DECODE_SCORE_ERROR)
         unsure = torch.nonzero(~certified).flatten()
         if unsure.numel():

@@ -175,7 +175,7 @@ INTERPRETED = textwrap.dedent(
     xt = torch.as_tensor(x)
     # Leech decoding: the kernel's best pair and distances equal the 8,192-coset reference.
     y = xt * ops._SQRT8
-    kw, kb, ks = K.leech_decode_scores(y, t["coset_bits"], t["even_masks"])
+    kw, kb, ks = K.leech_decode_scores(y, t["column_patterns"], t["coset_bits"], t["even_masks"])
     rw, rb, rs = ops._leech_decode_scores_reference(y, t)
     err = K.DECODE_SCORE_ERROR
     unique = (rs - rb) > 2 * err
