@@ -11,6 +11,9 @@ forward pass and against its training step: against all minimal vectors (196,560
 
     python benchmarks/bench_models.py                    # CPU, small model, about a minute
     python benchmarks/bench_models.py --device cuda --batch 32 --seq 256 --d-model 384 --n-layer 6
+    # the same with torch.compile, and the 8 costliest operators of each mode
+    python benchmarks/bench_models.py --device cuda --batch 32 --seq 256 --d-model 384 --n-layer 6 --compile
+    python benchmarks/bench_models.py --device cuda --batch 32 --seq 256 --d-model 384 --n-layer 6 --profile 8
 """
 
 from __future__ import annotations
@@ -89,7 +92,24 @@ def bench_modes(args: argparse.Namespace, device: torch.device) -> list[tuple[st
         models.append(model)
         steps.append(step)
     seconds = _interleaved_medians(steps, device, args.steps, args.warmup)
+    if args.profile:
+        for mode, step in zip(args.modes, steps):
+            _profile(mode, step, device, args.profile)
     return [(mode, m.parameter_counts()["trainable"], t) for mode, m, t in zip(args.modes, models, seconds)]
+
+
+def _profile(mode: str, step: Callable[[], object], device: torch.device, rows: int) -> None:
+    """The operators that take the most (device) time in two training steps of one mode."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        for _ in range(2):
+            step()
+        _sync(device)
+    key = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    print(f"profile of two training steps, attention {mode}:")
+    print(prof.key_averages().table(sort_by=key, row_limit=rows))
 
 
 def bench_resonance(args: argparse.Namespace, device: torch.device) -> list[tuple[str, float]]:
@@ -149,6 +169,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the model")
     parser.add_argument(
         "--compile", action="store_true", help="torch.compile every model of the mode table (more warm-up)"
+    )
+    parser.add_argument(
+        "--profile", type=int, default=0, metavar="ROWS", help="print the ROWS costliest operators per mode"
     )
     args = parser.parse_args(argv)
     device = torch.device(args.device)
