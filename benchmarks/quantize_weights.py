@@ -311,8 +311,14 @@ def measure(args: argparse.Namespace, checkpoints: list[tuple[str, Path]], out: 
     }
     done: set[tuple[str, str, int]] = set()
     if args.previous:
-        # Continue a run cut by its time budget: keep its rows, run only the missing entries.
-        data = json.loads(Path(args.previous).read_text())
+        # Continue runs cut by their time budget: keep their rows, run only the missing entries.
+        parts = [json.loads(Path(f).read_text()) for f in args.previous]
+        data = parts[-1]
+        data["checkpoints"] = [c for part in parts for c in part["checkpoints"]]
+        data["rows"] = [r for part in parts for r in part["rows"]]
+        for key in ("gaussian", "speed"):
+            data[key] = next((part[key] for part in reversed(parts) if part.get(key)), None)
+        data["meta"]["command"] = " ; ".join(part["meta"]["command"] for part in parts)
         data["skipped"] = []
         data["meta"]["continued_by"] = " ".join(["python", *sys.argv])
         done = {(r["checkpoint"], r["variant"], r["bits"]) for r in data["rows"] if "error" not in r}
@@ -619,7 +625,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cpu")
     p.add_argument("--calibration-tokens", type=int, default=32768)
     p.add_argument(
-        "--previous", help="results.json of a cut run: keep its rows and run only the missing entries"
+        "--previous",
+        nargs="+",
+        help="results.json of cut runs: keep their rows and run only the missing entries",
     )
     p.add_argument("--max-minutes", type=float, default=0, help="no entry starts past this budget (0: none)")
     p.add_argument("--steps", type=int, default=600)
