@@ -12,8 +12,8 @@ As in :mod:`leechkit.lattice.lattices.leech`, a Leech vector is ``v/√8`` with 
 ``Σ vᵢ ≡ 4m (mod 8)``; its norm is ``n = |v|²/8`` (always even). Everything below is in
 these √8 units.
 
-Classes
--------
+Classes of a shell
+------------------
 A *class* of the shell of norm ``n`` is the set of its vectors with a given multiset of
 magnitudes ``|vᵢ|`` (the *shape*); the shape fixes ``m`` (odd or even entries). Counting a
 class from the Golay code:
