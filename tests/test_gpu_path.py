@@ -235,18 +235,24 @@ def test_cuda_e8_decode_matches_numba(dtype):
 
 
 @cuda_only
-def test_cuda_search_matches_numba_on_a_million_points_and_adversarial_inputs():
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_cuda_search_matches_numba_on_a_million_points_and_adversarial_inputs(dtype):
+    # float32 and bfloat16 run the float32 kernel (float64 for the rows its margin leaves
+    # open), float64 the float64 kernel; near ties probe the margins.
     v = leech().minimal_vectors()
+    pairs = v[RNG.integers(0, len(v), 5000)] + v[RNG.integers(0, len(v), 5000)]
     x = np.concatenate(
         [
             RNG.standard_normal((1_000_000, 24)),
             v[RNG.integers(0, len(v), 5000)],
             RNG.integers(-2, 3, (5000, 24)).astype(float),
             np.where(RNG.random((5000, 24)) < 0.1, 1.0, 0.0),
+            pairs + 10.0 ** RNG.uniform(-7, -2, (5000, 1)) * RNG.standard_normal((5000, 24)),
         ]
-    ).astype(np.float32)
-    got = nearest_minimal_vector(torch.as_tensor(x, device="cuda"))
-    assert np.array_equal(got.cpu().numpy(), numba_search(x.astype(np.float64), "leech"))
+    )
+    xt = torch.as_tensor(x).to(dtype).to("cuda")
+    got = nearest_minimal_vector(xt)
+    assert np.array_equal(got.cpu().numpy(), numba_search(xt.double().cpu().numpy(), "leech"))
 
 
 @cuda_only
