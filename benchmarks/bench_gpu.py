@@ -240,6 +240,30 @@ def plot(rows: list[dict[str, object]], path: str, device: str) -> None:
     fig.savefig(path, dpi=120)
 
 
+def sweep(points: int, repeat: int, seed: int) -> str:
+    """Rows per second of the raw Leech kernels (no host work) for each launch shape."""
+    from leechkit.models import _triton_kernels as kernels
+
+    t = lattice_ops._tables("leech", torch.device("cuda"))
+    x = torch.as_tensor(np.random.default_rng(seed).standard_normal((points, 24)), device="cuda")
+    x = x / x.abs().amax(dim=1, keepdim=True)
+    y = x * lattice_ops._SQRT8 * 1.5
+    search = (t["octad_positions"], t["float_signs"])
+    decode_tables = (t["column_patterns"], t["coset_bits"], t["even_masks"])
+    lines = ["| kernel | rows per program | warps | rows per second |", "|---|---:|---:|---:|"]
+    for dtype in (torch.float32, torch.float64):
+        xd = x.to(dtype)
+        margin = lattice_ops._SEARCH_MARGINS[dtype]
+        for block, warps in ((32, 1), (64, 2), (128, 4), (256, 8), (128, 2), (256, 4)):
+            run = partial(kernels.leech_search_scores, xd, *search, margin, block, warps)
+            rate = points / _best(run, repeat)
+            lines.append(f"| search, {str(dtype)[6:]} | {block} | {warps} | {rate:,.0f} |")
+    for block, warps in ((4, 2), (8, 4), (16, 4), (8, 8), (16, 8), (32, 8)):
+        run = partial(kernels.leech_decode_scores, y, *decode_tables, block, warps)
+        lines.append(f"| decode | {block} | {warps} | {points / _best(run, repeat):,.0f} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--points", type=int, default=1_000_000)
@@ -251,6 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--e8-points", type=int, default=100_000_000, help="points for the E8 decoders")
     parser.add_argument("--coset-points", type=int, default=20_000, help="points of the 8,192-coset baseline")
     parser.add_argument("--skip-search", action="store_true")
+    parser.add_argument(
+        "--sweep", action="store_true", help="only time the raw Leech kernels per launch shape"
+    )
     parser.add_argument("--json", default=None, help="also write the rows to this file")
     parser.add_argument("--plot", default=None, help="also draw the throughput bars to this PNG")
     args = parser.parse_args(argv)
@@ -260,6 +287,9 @@ def main(argv: list[str] | None = None) -> int:
         f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}, "
         f"CPU: {platform.processor() or platform.machine()} × {os.cpu_count()}"
     )
+    if args.sweep:
+        print(sweep(args.points, args.repeat, args.seed))
+        return 0
     rows = []
     for lattice in ("leech", "e8"):
         count = args.leech_points if lattice == "leech" else args.e8_points

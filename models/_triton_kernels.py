@@ -360,7 +360,12 @@ def _leech_search_kernel(
 
 
 def leech_search_scores(
-    x: torch.Tensor, octad_positions: torch.Tensor, coset_signs: torch.Tensor, margin: float
+    x: torch.Tensor,
+    octad_positions: torch.Tensor,
+    coset_signs: torch.Tensor,
+    margin: float,
+    block: int = 128,
+    num_warps: int = 4,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Winning candidate family of each row of ``x`` (N, 24), or −1 where it is not certified.
 
@@ -369,7 +374,8 @@ def leech_search_scores(
     ``octad_positions`` (759, 8) int32 are the octads' coordinates, ``coset_signs`` (128, 24)
     the coset representatives' signs. Returns the int32 family ids (0: shape (±4²),
     ``1 + o``: octad ``o``, ``760 + 24g + k``: coset ``g``, position ``k``) and the gaps
-    between the best and the runner-up (float64).
+    between the best and the runner-up (float64). ``block`` rows per program (a power of two)
+    and ``num_warps`` set the launch (``benchmarks/bench_gpu.py --sweep`` times the choices).
     """
     if x.dtype not in (torch.float32, torch.float64):
         raise TypeError(f"x must be float32 or float64, got {x.dtype}")
@@ -379,10 +385,9 @@ def leech_search_scores(
     n = x.shape[0]
     win = torch.empty(n, dtype=torch.int32, device=x.device)
     gap = torch.empty(n, dtype=torch.float64, device=x.device)
-    block = 128
     signs = coset_signs.to(x.dtype)
     _leech_search_kernel[(triton.cdiv(n, block),)](
-        xt, n, octad_positions, signs, win, gap, margin, BLOCK=block, num_warps=4
+        xt, n, octad_positions, signs, win, gap, margin, BLOCK=block, num_warps=num_warps
     )
     return win, gap
 
@@ -522,7 +527,12 @@ DECODE_SCORE_ERROR = 2.0**-11
 
 
 def leech_decode_scores(
-    y: torch.Tensor, column_patterns: torch.Tensor, coset_bits: torch.Tensor, even_masks: torch.Tensor
+    y: torch.Tensor,
+    column_patterns: torch.Tensor,
+    coset_bits: torch.Tensor,
+    even_masks: torch.Tensor,
+    block: int = 8,
+    num_warps: int = 4,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Best ``(m, codeword)`` pair of each row of ``y`` (N, 24, √8 units, float64).
 
@@ -532,7 +542,8 @@ def leech_decode_scores(
     int32 ids
     ``4096m + 32g + k``, the best squared distance and the best squared distance of every
     other pair (float64 tensors of float32 sums: within :data:`DECODE_SCORE_ERROR` of the
-    exact values).
+    exact values). ``block`` rows per program (a power of two) and ``num_warps`` set the
+    launch.
     """
     y = y.contiguous()
     n = y.shape[0]
@@ -541,9 +552,8 @@ def leech_decode_scores(
     win = torch.empty(n, dtype=torch.int32, device=y.device)
     best = torch.empty(n, dtype=torch.float64, device=y.device)
     second = torch.empty(n, dtype=torch.float64, device=y.device)
-    block = 8
     _leech_decode_kernel[(triton.cdiv(n, block),)](
-        y, n, column_patterns, coset_bits, even_masks, win, best, second, BLOCK=block, num_warps=4
+        y, n, column_patterns, coset_bits, even_masks, win, best, second, BLOCK=block, num_warps=num_warps
     )
     return win, best, second
 
