@@ -72,15 +72,6 @@ _MAX_LAUNCH_ROWS = 1 << 26
 
 
 @triton.jit
-def _update(top, second, win, best, runner, family):
-    # ``second`` is the best value of every candidate except the current winner.
-    second = tl.maximum(tl.maximum(second, runner), tl.minimum(top, best))
-    win = tl.where(best > top, family, win)
-    top = tl.maximum(top, best)
-    return top, second, win
-
-
-@triton.jit
 def _update_best(top, second, win, best, family):
     # The main loops keep only the best value of each family; the runner-up inside the
     # winning family is added once, after the loops.
@@ -88,6 +79,13 @@ def _update_best(top, second, win, best, family):
     win = tl.where(best > top, family, win)
     top = tl.maximum(top, best)
     return top, second, win
+
+
+@triton.jit
+def _update(top, second, win, best, runner, family):
+    # ``second`` is the best value of every candidate except the current winner; a family's
+    # own runner-up is one of those candidates whether or not the family wins.
+    return _update_best(top, tl.maximum(second, runner), win, best, family)
 
 
 @triton.jit

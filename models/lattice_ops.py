@@ -283,6 +283,18 @@ def _e8_block(x: torch.Tensor, t: dict[str, torch.Tensor]) -> tuple[torch.Tensor
     return t["index"][((v + 2) * t["powers"]).sum(dim=1)], certified
 
 
+def _rows(x: torch.Tensor, lattice: str) -> torch.Tensor:
+    """``x`` as detached rows (N, n) of its lattice's dimension, after checking the arguments."""
+    if lattice not in _DIMS:
+        raise ValueError(f"lattice must be 'leech' or 'e8', got {lattice!r}")
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise TypeError(f"x must be a floating-point torch.Tensor, got {type(x).__name__}")
+    n = _DIMS[lattice]
+    if x.ndim == 0 or x.shape[-1] != n:
+        raise ValueError(f"x must have last dimension {n} for {lattice}, got shape {tuple(x.shape)}")
+    return x.detach().reshape(-1, n)
+
+
 def nearest_minimal_vector(
     x: torch.Tensor,
     lattice: str = "leech",
@@ -324,16 +336,9 @@ def nearest_minimal_vector(
     ValueError
         Unknown lattice, wrong last dimension, NaN or infinite entries, ``chunk_size < 1``.
     """
-    if lattice not in _DIMS:
-        raise ValueError(f"lattice must be 'leech' or 'e8', got {lattice!r}")
-    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-        raise TypeError(f"x must be a floating-point torch.Tensor, got {type(x).__name__}")
-    n = _DIMS[lattice]
-    if x.ndim == 0 or x.shape[-1] != n:
-        raise ValueError(f"x must have last dimension {n} for {lattice}, got shape {tuple(x.shape)}")
+    rows = _rows(x, lattice)
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be positive, got {chunk_size}")
-    rows = x.detach().reshape(-1, n)
     if not bool(torch.isfinite(rows).all()):
         raise ValueError("x contains NaN or infinite entries")
     if rows.device.type == "cpu":
@@ -452,14 +457,7 @@ def decode(x: torch.Tensor, lattice: str = "leech") -> torch.Tensor:
     ValueError
         Unknown lattice, wrong last dimension, NaN/inf entries or magnitudes ≥ 2⁵⁰.
     """
-    if lattice not in _DIMS:
-        raise ValueError(f"lattice must be 'leech' or 'e8', got {lattice!r}")
-    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-        raise TypeError(f"x must be a floating-point torch.Tensor, got {type(x).__name__}")
-    n = _DIMS[lattice]
-    if x.ndim == 0 or x.shape[-1] != n:
-        raise ValueError(f"x must have last dimension {n} for {lattice}, got shape {tuple(x.shape)}")
-    rows = x.detach().reshape(-1, n)
+    rows = _rows(x, lattice)
     if rows.shape[0] == 0:
         return x.detach().clone()
     if lattice == "e8" and _triton_ready(rows):
