@@ -4,8 +4,8 @@ Imported by :mod:`leechkit.models.lattice_ops` only when Triton is installed; ev
 has a plain-torch reference there that computes the same quantities, and the tests compare
 the two (on the GPU, and on the CPU through ``TRITON_INTERPRET=1``).
 
-Leech spherical search (:func:`leech_search_scores`)
-----------------------------------------------------
+Leech spherical search (:func:`leech_search`)
+---------------------------------------------
 One thread takes one row, its 24 coordinates in registers (the input is transposed first so
 that every coordinate load is coalesced), and walks the candidate families of the structured
 search of :mod:`.lattice_ops` without materialising them: the shape (±4², 0²²), the 759
@@ -19,8 +19,12 @@ covers the column's four positions. The loops keep each row's best value, its fa
 best value of every *other* family; after them the runner-up inside the winning family (the
 octad's second cheapest sign repair, or the four positions of the winning column each with
 its own runner-up) completes the certificate, exactly the margin test of the torch
-reference. About 7 × 10⁴ float64 operations per row (the per-position walk took 1.5 × 10⁵).
-Only the winning family's id and the certificate leave the kernel.
+reference. About 7 × 10⁴ operations per row (the per-position walk took 1.5 × 10⁵). The
+kernel then turns the winner into its index (the two largest coordinates' pair rank and
+signs; the octad's sign bits; the coset's codeword from the winning column signs), so only
+the index, the family and the gap leave it. Each row is scaled by an exact power of two as
+it is loaded (its largest coordinate in [½, 1)), so no sum can overflow; a coordinate that
+underflows moves every candidate's value by less than 26 · 2⁻¹⁴⁹, far inside the margin.
 
 Leech decoding (:func:`leech_decode_scores`)
 --------------------------------------------
@@ -65,7 +69,9 @@ import torch
 import triton
 import triton.language as tl
 
-__all__ = ["DECODE_SCORE_ERROR", "e8_decode", "leech_decode_scores", "leech_search_scores"]
+from leechkit.lattice.lattices.leech import SHAPE_OFFSETS
+
+__all__ = ["DECODE_SCORE_ERROR", "e8_decode", "leech_decode_scores", "leech_search"]
 
 #: Rows per kernel launch at most, so that 32-bit element offsets (row · 24) cannot overflow.
 _MAX_LAUNCH_ROWS = 1 << 26
@@ -124,12 +130,15 @@ def _odd_column(gc, bc, u0, u1, u2, u3, tsum, nneg, m1, m2, top, second, win, fa
 
 
 @triton.jit
-def _running_top3(v, a1, a2, a3, abs_sum):
+def _running_top3(v, k, a1, a2, a3, p1, p2, abs_sum):
+    # The three largest |xᵢ| and the positions of the first two (for the shape's index).
     av = tl.abs(v)
+    p2 = tl.where(av > a1, p1, tl.where(av > a2, k, p2))
+    p1 = tl.where(av > a1, k, p1)
     a3 = tl.maximum(a3, tl.minimum(a2, av))
     a2 = tl.maximum(a2, tl.minimum(a1, av))
     a1 = tl.maximum(a1, av)
-    return a1, a2, a3, abs_sum + av
+    return a1, a2, a3, p1, p2, abs_sum + av
 
 
 @triton.jit
@@ -140,78 +149,134 @@ def _push_two_smallest(m1, m2, v):
 
 
 @triton.jit
-def _column_sum(sp, xt_ptr, n_rows, rows, live, c, BLOCK: tl.constexpr):
+def _coordinate(xt_ptr, n_rows, rows, live, k, sc):
+    # Coordinate k of every row (k a scalar or per row), times the row's power-of-two scale.
+    return tl.load(xt_ptr + k * n_rows + rows, mask=live, other=0.0) * sc
+
+
+@triton.jit
+def _column_sum(sp, xt_ptr, n_rows, rows, live, c, sc, BLOCK: tl.constexpr):
     # Σ sᵍₖ xₖ over column c of the per-row coset sp (gathered signs and coordinates).
     total = tl.zeros((BLOCK,), dtype=xt_ptr.dtype.element_ty)
     for j in tl.static_range(4):
         k = 4 * c + j
-        xk = tl.load(xt_ptr + k * n_rows + rows, mask=live, other=0.0)
+        xk = _coordinate(xt_ptr, n_rows, rows, live, k, sc)
         total += tl.load(sp + k, mask=live, other=0.0) * xk
     return total
 
 
 @triton.jit
+def _pair_index(xt_ptr, n_rows, rows, live, p1, p2, sc):
+    # Index of the shape (±4², 0²²) vector on the two largest |xᵢ| with their signs: four
+    # times the rank of the pair lo < hi in lexicographic order, plus the sign bits of lo, hi.
+    lo = tl.minimum(p1, p2)
+    hi = tl.maximum(p1, p2)
+    rank = lo * 23 - (lo * (lo - 1)) // 2 + hi - lo - 1
+    neg_lo = (_coordinate(xt_ptr, n_rows, rows, live, lo, sc) < 0).to(tl.int32)
+    neg_hi = (_coordinate(xt_ptr, n_rows, rows, live, hi, sc) < 0).to(tl.int32)
+    return 4 * rank + 2 * neg_lo + neg_hi
+
+
+@triton.jit
+def _even_sign_mask(e0, e1, e2, e3, e4, e5):
+    # The best signs of the sign-parity rule on six numbers as a bit mask (bit j: εⱼ = −1):
+    # the signs of the eⱼ, the least |eⱼ| flipped when an odd number of them are negative.
+    mask = (e0 < 0).to(tl.int32) | ((e1 < 0).to(tl.int32) << 1) | ((e2 < 0).to(tl.int32) << 2)
+    mask |= ((e3 < 0).to(tl.int32) << 3) | ((e4 < 0).to(tl.int32) << 4) | ((e5 < 0).to(tl.int32) << 5)
+    least = tl.abs(e0)
+    at = tl.zeros(e0.shape, dtype=tl.int32)
+    at = tl.where(tl.abs(e1) < least, 1, at)
+    least = tl.minimum(least, tl.abs(e1))
+    at = tl.where(tl.abs(e2) < least, 2, at)
+    least = tl.minimum(least, tl.abs(e2))
+    at = tl.where(tl.abs(e3) < least, 3, at)
+    least = tl.minimum(least, tl.abs(e3))
+    at = tl.where(tl.abs(e4) < least, 4, at)
+    least = tl.minimum(least, tl.abs(e4))
+    at = tl.where(tl.abs(e5) < least, 5, at)
+    parity = (mask ^ (mask >> 1) ^ (mask >> 2) ^ (mask >> 3) ^ (mask >> 4) ^ (mask >> 5)) & 1
+    return mask ^ (parity << at)
+
+
+@triton.jit
 def _leech_search_kernel(
-    xt_ptr, n_rows, octad_ptr, sign_ptr, win_ptr, gap_ptr, margin, BLOCK: tl.constexpr
+    xt_ptr,
+    scale_ptr,
+    n_rows,
+    octad_ptr,
+    sign_ptr,
+    word_ptr,
+    idx_ptr,
+    win_ptr,
+    gap_ptr,
+    margin,
+    OCTAD_OFFSET: tl.constexpr,
+    ODD_OFFSET: tl.constexpr,
+    BLOCK: tl.constexpr,
 ):
-    # xt is the transposed input (24, n_rows): every coordinate load is coalesced.
+    # xt is the transposed input (24, n_rows): every coordinate load is coalesced. Each row is
+    # multiplied by its power-of-two scale as it is loaded (exact but for underflow, which the
+    # margin covers), so the sums stay far from overflow whatever the input's magnitude.
     rows = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     live = rows < n_rows
     inf = float("inf")
-    x0 = tl.load(xt_ptr + 0 * n_rows + rows, mask=live, other=0.0)
-    x1 = tl.load(xt_ptr + 1 * n_rows + rows, mask=live, other=0.0)
-    x2 = tl.load(xt_ptr + 2 * n_rows + rows, mask=live, other=0.0)
-    x3 = tl.load(xt_ptr + 3 * n_rows + rows, mask=live, other=0.0)
-    x4 = tl.load(xt_ptr + 4 * n_rows + rows, mask=live, other=0.0)
-    x5 = tl.load(xt_ptr + 5 * n_rows + rows, mask=live, other=0.0)
-    x6 = tl.load(xt_ptr + 6 * n_rows + rows, mask=live, other=0.0)
-    x7 = tl.load(xt_ptr + 7 * n_rows + rows, mask=live, other=0.0)
-    x8 = tl.load(xt_ptr + 8 * n_rows + rows, mask=live, other=0.0)
-    x9 = tl.load(xt_ptr + 9 * n_rows + rows, mask=live, other=0.0)
-    x10 = tl.load(xt_ptr + 10 * n_rows + rows, mask=live, other=0.0)
-    x11 = tl.load(xt_ptr + 11 * n_rows + rows, mask=live, other=0.0)
-    x12 = tl.load(xt_ptr + 12 * n_rows + rows, mask=live, other=0.0)
-    x13 = tl.load(xt_ptr + 13 * n_rows + rows, mask=live, other=0.0)
-    x14 = tl.load(xt_ptr + 14 * n_rows + rows, mask=live, other=0.0)
-    x15 = tl.load(xt_ptr + 15 * n_rows + rows, mask=live, other=0.0)
-    x16 = tl.load(xt_ptr + 16 * n_rows + rows, mask=live, other=0.0)
-    x17 = tl.load(xt_ptr + 17 * n_rows + rows, mask=live, other=0.0)
-    x18 = tl.load(xt_ptr + 18 * n_rows + rows, mask=live, other=0.0)
-    x19 = tl.load(xt_ptr + 19 * n_rows + rows, mask=live, other=0.0)
-    x20 = tl.load(xt_ptr + 20 * n_rows + rows, mask=live, other=0.0)
-    x21 = tl.load(xt_ptr + 21 * n_rows + rows, mask=live, other=0.0)
-    x22 = tl.load(xt_ptr + 22 * n_rows + rows, mask=live, other=0.0)
-    x23 = tl.load(xt_ptr + 23 * n_rows + rows, mask=live, other=0.0)
+    sc = tl.load(scale_ptr + rows, mask=live, other=1.0)
+    x0 = _coordinate(xt_ptr, n_rows, rows, live, 0, sc)
+    x1 = _coordinate(xt_ptr, n_rows, rows, live, 1, sc)
+    x2 = _coordinate(xt_ptr, n_rows, rows, live, 2, sc)
+    x3 = _coordinate(xt_ptr, n_rows, rows, live, 3, sc)
+    x4 = _coordinate(xt_ptr, n_rows, rows, live, 4, sc)
+    x5 = _coordinate(xt_ptr, n_rows, rows, live, 5, sc)
+    x6 = _coordinate(xt_ptr, n_rows, rows, live, 6, sc)
+    x7 = _coordinate(xt_ptr, n_rows, rows, live, 7, sc)
+    x8 = _coordinate(xt_ptr, n_rows, rows, live, 8, sc)
+    x9 = _coordinate(xt_ptr, n_rows, rows, live, 9, sc)
+    x10 = _coordinate(xt_ptr, n_rows, rows, live, 10, sc)
+    x11 = _coordinate(xt_ptr, n_rows, rows, live, 11, sc)
+    x12 = _coordinate(xt_ptr, n_rows, rows, live, 12, sc)
+    x13 = _coordinate(xt_ptr, n_rows, rows, live, 13, sc)
+    x14 = _coordinate(xt_ptr, n_rows, rows, live, 14, sc)
+    x15 = _coordinate(xt_ptr, n_rows, rows, live, 15, sc)
+    x16 = _coordinate(xt_ptr, n_rows, rows, live, 16, sc)
+    x17 = _coordinate(xt_ptr, n_rows, rows, live, 17, sc)
+    x18 = _coordinate(xt_ptr, n_rows, rows, live, 18, sc)
+    x19 = _coordinate(xt_ptr, n_rows, rows, live, 19, sc)
+    x20 = _coordinate(xt_ptr, n_rows, rows, live, 20, sc)
+    x21 = _coordinate(xt_ptr, n_rows, rows, live, 21, sc)
+    x22 = _coordinate(xt_ptr, n_rows, rows, live, 22, sc)
+    x23 = _coordinate(xt_ptr, n_rows, rows, live, 23, sc)
 
     # Shape (±4², 0²²): the three largest |xᵢ| (a sorting network on running maxima).
     a1 = tl.zeros((BLOCK,), dtype=xt_ptr.dtype.element_ty)
     a2 = tl.zeros((BLOCK,), dtype=xt_ptr.dtype.element_ty)
     a3 = tl.zeros((BLOCK,), dtype=xt_ptr.dtype.element_ty)
     abs_sum = tl.zeros((BLOCK,), dtype=xt_ptr.dtype.element_ty)
-    a1, a2, a3, abs_sum = _running_top3(x0, a1, a2, a3, abs_sum)
-    a1, a2, a3, abs_sum = _running_top3(x1, a1, a2, a3, abs_sum)
-    a1, a2, a3, abs_sum = _running_top3(x2, a1, a2, a3, abs_sum)
-    a1, a2, a3, abs_sum = _running_top3(x3, a1, a2, a3, abs_sum)
-    a1, a2, a3, abs_sum = _running_top3(x4, a1, a2, a3, abs_sum)
-    a1, a2, a3, abs_sum = _running_top3(x5, a1, a2, a3, abs_sum)
-    a1, a2, a3, abs_sum = _running_top3(x6, a1, a2, a3, abs_sum)
-    a1, a2, a3, abs_sum = _running_top3(x7, a1, a2, a3, abs_sum)
-    a1, a2, a3, abs_sum = _running_top3(x8, a1, a2, a3, abs_sum)
-    a1, a2, a3, abs_sum = _running_top3(x9, a1, a2, a3, abs_sum)
-    a1, a2, a3, abs_sum = _running_top3(x10, a1, a2, a3, abs_sum)
-    a1, a2, a3, abs_sum = _running_top3(x11, a1, a2, a3, abs_sum)
-    a1, a2, a3, abs_sum = _running_top3(x12, a1, a2, a3, abs_sum)
-    a1, a2, a3, abs_sum = _running_top3(x13, a1, a2, a3, abs_sum)
-    a1, a2, a3, abs_sum = _running_top3(x14, a1, a2, a3, abs_sum)
-    a1, a2, a3, abs_sum = _running_top3(x15, a1, a2, a3, abs_sum)
-    a1, a2, a3, abs_sum = _running_top3(x16, a1, a2, a3, abs_sum)
-    a1, a2, a3, abs_sum = _running_top3(x17, a1, a2, a3, abs_sum)
-    a1, a2, a3, abs_sum = _running_top3(x18, a1, a2, a3, abs_sum)
-    a1, a2, a3, abs_sum = _running_top3(x19, a1, a2, a3, abs_sum)
-    a1, a2, a3, abs_sum = _running_top3(x20, a1, a2, a3, abs_sum)
-    a1, a2, a3, abs_sum = _running_top3(x21, a1, a2, a3, abs_sum)
-    a1, a2, a3, abs_sum = _running_top3(x22, a1, a2, a3, abs_sum)
-    a1, a2, a3, abs_sum = _running_top3(x23, a1, a2, a3, abs_sum)
+    p1 = tl.zeros((BLOCK,), dtype=tl.int32)
+    p2 = tl.zeros((BLOCK,), dtype=tl.int32)
+    a1, a2, a3, p1, p2, abs_sum = _running_top3(x0, 0, a1, a2, a3, p1, p2, abs_sum)
+    a1, a2, a3, p1, p2, abs_sum = _running_top3(x1, 1, a1, a2, a3, p1, p2, abs_sum)
+    a1, a2, a3, p1, p2, abs_sum = _running_top3(x2, 2, a1, a2, a3, p1, p2, abs_sum)
+    a1, a2, a3, p1, p2, abs_sum = _running_top3(x3, 3, a1, a2, a3, p1, p2, abs_sum)
+    a1, a2, a3, p1, p2, abs_sum = _running_top3(x4, 4, a1, a2, a3, p1, p2, abs_sum)
+    a1, a2, a3, p1, p2, abs_sum = _running_top3(x5, 5, a1, a2, a3, p1, p2, abs_sum)
+    a1, a2, a3, p1, p2, abs_sum = _running_top3(x6, 6, a1, a2, a3, p1, p2, abs_sum)
+    a1, a2, a3, p1, p2, abs_sum = _running_top3(x7, 7, a1, a2, a3, p1, p2, abs_sum)
+    a1, a2, a3, p1, p2, abs_sum = _running_top3(x8, 8, a1, a2, a3, p1, p2, abs_sum)
+    a1, a2, a3, p1, p2, abs_sum = _running_top3(x9, 9, a1, a2, a3, p1, p2, abs_sum)
+    a1, a2, a3, p1, p2, abs_sum = _running_top3(x10, 10, a1, a2, a3, p1, p2, abs_sum)
+    a1, a2, a3, p1, p2, abs_sum = _running_top3(x11, 11, a1, a2, a3, p1, p2, abs_sum)
+    a1, a2, a3, p1, p2, abs_sum = _running_top3(x12, 12, a1, a2, a3, p1, p2, abs_sum)
+    a1, a2, a3, p1, p2, abs_sum = _running_top3(x13, 13, a1, a2, a3, p1, p2, abs_sum)
+    a1, a2, a3, p1, p2, abs_sum = _running_top3(x14, 14, a1, a2, a3, p1, p2, abs_sum)
+    a1, a2, a3, p1, p2, abs_sum = _running_top3(x15, 15, a1, a2, a3, p1, p2, abs_sum)
+    a1, a2, a3, p1, p2, abs_sum = _running_top3(x16, 16, a1, a2, a3, p1, p2, abs_sum)
+    a1, a2, a3, p1, p2, abs_sum = _running_top3(x17, 17, a1, a2, a3, p1, p2, abs_sum)
+    a1, a2, a3, p1, p2, abs_sum = _running_top3(x18, 18, a1, a2, a3, p1, p2, abs_sum)
+    a1, a2, a3, p1, p2, abs_sum = _running_top3(x19, 19, a1, a2, a3, p1, p2, abs_sum)
+    a1, a2, a3, p1, p2, abs_sum = _running_top3(x20, 20, a1, a2, a3, p1, p2, abs_sum)
+    a1, a2, a3, p1, p2, abs_sum = _running_top3(x21, 21, a1, a2, a3, p1, p2, abs_sum)
+    a1, a2, a3, p1, p2, abs_sum = _running_top3(x22, 22, a1, a2, a3, p1, p2, abs_sum)
+    a1, a2, a3, p1, p2, abs_sum = _running_top3(x23, 23, a1, a2, a3, p1, p2, abs_sum)
     top = 4.0 * (a1 + a2)
     second = 4.0 * (a1 + a3)  # the shape's own runner-up
     win = tl.zeros((BLOCK,), dtype=tl.int32)
@@ -223,7 +288,7 @@ def _leech_search_kernel(
         negs = tl.zeros((BLOCK,), dtype=tl.int32)
         least = tl.full((BLOCK,), inf, xt_ptr.dtype.element_ty)
         for t in tl.static_range(8):
-            v = tl.load(xt_ptr + tl.load(octad_ptr + o * 8 + t) * n_rows + rows, mask=live, other=0.0)
+            v = _coordinate(xt_ptr, n_rows, rows, live, tl.load(octad_ptr + o * 8 + t), sc)
             av = tl.abs(v)
             total += av
             negs += (v < 0).to(tl.int32)
@@ -295,34 +360,43 @@ def _leech_search_kernel(
             g5, b5, u20, u21, u22, u23, tsum, nneg, m1, m2, top, second, win, fam + 20
         )
 
-    # The winning family's runner-up. Octad: the second cheapest sign repair.
+    # The winning family's runner-up. Octad: the second cheapest sign repair; the same walk
+    # gives the index bits of its best vector (the signs of x, the cheapest one flipped when
+    # an odd number are negative; the eighth sign follows from the parity).
     is_octad = (win >= 1) & (win < 760)
     o = tl.minimum(tl.maximum(win - 1, 0), 758)
     total = tl.zeros((BLOCK,), dtype=xt_ptr.dtype.element_ty)
     negs = tl.zeros((BLOCK,), dtype=tl.int32)
+    code = tl.zeros((BLOCK,), dtype=tl.int32)
+    least_at = tl.zeros((BLOCK,), dtype=tl.int32)
     m1 = tl.full((BLOCK,), inf, xt_ptr.dtype.element_ty)
     m2 = tl.full((BLOCK,), inf, xt_ptr.dtype.element_ty)
     for t in tl.static_range(8):
         pos = tl.load(octad_ptr + o * 8 + t, mask=live, other=0)
-        v = tl.load(xt_ptr + pos * n_rows + rows, mask=live, other=0.0)
+        v = _coordinate(xt_ptr, n_rows, rows, live, pos, sc)
         av = tl.abs(v)
         total += av
-        negs += (v < 0).to(tl.int32)
+        neg = (v < 0).to(tl.int32)
+        negs += neg
+        code += neg * (64 >> t)
+        least_at = tl.where(av < m1, t, least_at)
         m1, m2 = _push_two_smallest(m1, m2, av)
     odd = (negs % 2) == 1
     octad_runner = 2.0 * total - tl.where(odd, 4.0 * m2, 4.0 * (m1 + m2))
+    octad_index = OCTAD_OFFSET + 128 * o + (code ^ (odd.to(tl.int32) * (64 >> least_at)))
     # (∓3, ±1²³): the four positions of the winning column one by one, each with its own
     # runner-up (another sign pattern of the coset), as in the per-position evaluation.
     is_odd = win >= 760
     q = tl.maximum(win - 760, 0)
-    sp = sign_ptr + (q // 24) * 24
+    g = q // 24
+    sp = sign_ptr + g * 24
     col = (q % 24) // 4
-    h0 = _column_sum(sp, xt_ptr, n_rows, rows, live, 0, BLOCK)
-    h1 = _column_sum(sp, xt_ptr, n_rows, rows, live, 1, BLOCK)
-    h2 = _column_sum(sp, xt_ptr, n_rows, rows, live, 2, BLOCK)
-    h3 = _column_sum(sp, xt_ptr, n_rows, rows, live, 3, BLOCK)
-    h4 = _column_sum(sp, xt_ptr, n_rows, rows, live, 4, BLOCK)
-    h5 = _column_sum(sp, xt_ptr, n_rows, rows, live, 5, BLOCK)
+    h0 = _column_sum(sp, xt_ptr, n_rows, rows, live, 0, sc, BLOCK)
+    h1 = _column_sum(sp, xt_ptr, n_rows, rows, live, 1, sc, BLOCK)
+    h2 = _column_sum(sp, xt_ptr, n_rows, rows, live, 2, sc, BLOCK)
+    h3 = _column_sum(sp, xt_ptr, n_rows, rows, live, 3, sc, BLOCK)
+    h4 = _column_sum(sp, xt_ptr, n_rows, rows, live, 4, sc, BLOCK)
+    h5 = _column_sum(sp, xt_ptr, n_rows, rows, live, 5, sc, BLOCK)
     tsum = tl.abs(h0) + tl.abs(h1) + tl.abs(h2) + tl.abs(h3) + tl.abs(h4) + tl.abs(h5)
     nneg = (h0 < 0).to(tl.int32) + (h1 < 0).to(tl.int32) + (h2 < 0).to(tl.int32)
     nneg += (h3 < 0).to(tl.int32) + (h4 < 0).to(tl.int32) + (h5 < 0).to(tl.int32)
@@ -342,7 +416,7 @@ def _leech_search_kernel(
     odd_k = tl.zeros((BLOCK,), dtype=tl.int32)
     for j in tl.static_range(4):
         k = 4 * col + j
-        xk = tl.load(xt_ptr + k * n_rows + rows, mask=live, other=0.0)
+        xk = _coordinate(xt_ptr, n_rows, rows, live, k, sc)
         sk = tl.load(sp + k, mask=live, other=0.0)
         odd_top, odd_second, odd_k = _minus_three(
             sig, r1, r2, xk, sk, tsum, nneg, odd_top, odd_second, odd_k, k
@@ -350,44 +424,99 @@ def _leech_search_kernel(
     top = tl.where(is_odd, odd_top, top)
     runner = tl.where(is_octad, octad_runner, tl.where(is_odd, odd_second, -inf))
     second = tl.maximum(second, runner)
-    win = tl.where(is_odd, 760 + (q // 24) * 24 + odd_k, win)
+    win = tl.where(is_odd, 760 + g * 24 + odd_k, win)
+    # Its index: the codeword is the coset's representative with the columns of ε = −1
+    # complemented, ε the sign-parity rule's best signs on the column sums with the −3 at k.
+    a = sig - 4.0 * tl.load(sp + odd_k, mask=live, other=0.0) * _coordinate(
+        xt_ptr, n_rows, rows, live, odd_k, sc
+    )
+    mask = _even_sign_mask(
+        tl.where(col == 0, a, h0),
+        tl.where(col == 1, a, h1),
+        tl.where(col == 2, a, h2),
+        tl.where(col == 3, a, h3),
+        tl.where(col == 4, a, h4),
+        tl.where(col == 5, a, h5),
+    )
+    word = tl.load(word_ptr + g * 64 + mask, mask=live, other=0)
+    odd_index = ODD_OFFSET + 24 * word + odd_k
 
+    index = tl.where(
+        win == 0,
+        _pair_index(xt_ptr, n_rows, rows, live, p1, p2, sc),
+        tl.where(is_octad, octad_index, odd_index),
+    )
     certified = top - second > margin * 4.0 * abs_sum
+    tl.store(idx_ptr + rows, tl.where(certified, index, -1), mask=live)
     tl.store(win_ptr + rows, tl.where(certified, win, -1), mask=live)
     tl.store(gap_ptr + rows, top - second, mask=live)
 
 
-def leech_search_scores(
+#: Exponent bias and mantissa width of the search dtypes (for the power-of-two row scales).
+_FLOAT_LAYOUT = {torch.float32: (127, 23, torch.int32), torch.float64: (1023, 52, torch.int64)}
+
+
+def _row_scales(x: torch.Tensor) -> torch.Tensor:
+    """``2^−e`` per row with ``max |xᵢ| = f·2^e``, ``f ∈ [½, 1)`` (1 for zero rows): the exact
+    scaling that brings each row's largest coordinate into [½, 1). The exponent is clamped to
+    the dtype's normal range; the scale is built from its bits, not by a power function."""
+    bias, mantissa, int_dtype = _FLOAT_LAYOUT[x.dtype]
+    _, exponent = torch.frexp(x.abs().amax(dim=1))
+    field = (bias - exponent.clamp(2 - bias, bias - 1)).to(int_dtype)
+    return (field << mantissa).view(x.dtype)
+
+
+def leech_search(
     x: torch.Tensor,
     octad_positions: torch.Tensor,
     coset_signs: torch.Tensor,
+    word_index: torch.Tensor,
     margin: float,
-    block: int = 128,
+    block: int = 256,
     num_warps: int = 4,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Winning candidate family of each row of ``x`` (N, 24), or −1 where it is not certified.
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Index of the nearest Leech minimal vector of each row of ``x`` (N, 24), or −1 where the
+    winner is not certified.
 
-    The arithmetic is in ``x``'s dtype (float32 or float64); ``margin`` is the relative
-    certification margin that covers its rounding (:data:`.lattice_ops._SEARCH_MARGINS`).
-    ``octad_positions`` (759, 8) int32 are the octads' coordinates, ``coset_signs`` (128, 24)
-    the coset representatives' signs. Returns the int32 family ids (0: shape (±4²),
-    ``1 + o``: octad ``o``, ``760 + 24g + k``: coset ``g``, position ``k``) and the gaps
-    between the best and the runner-up (float64). ``block`` rows per program (a power of two)
+    The arithmetic is in ``x``'s dtype (float32 or float64) on the rows scaled by exact powers
+    of two; ``margin`` is the relative certification margin that covers its rounding
+    (:data:`.lattice_ops._SEARCH_MARGINS`). ``octad_positions`` (759, 8) int32 are the
+    octads' coordinates, ``coset_signs`` (128, 24) the coset representatives' signs,
+    ``word_index`` (128, 64) int32 the codeword index of each coset and even column mask.
+    Returns the int32 indices (the order of :func:`leechkit.lattice.quantizers.index_to_vector`),
+    the int32 winning families (0: shape (±4²), ``1 + o``: octad ``o``, ``760 + 24g + k``:
+    coset ``g``, position ``k``; −1 where uncertified) and the gaps between the best value and
+    the runner-up (float64, of the scaled rows). ``block`` rows per program (a power of two)
     and ``num_warps`` set the launch (``benchmarks/bench_gpu.py --sweep`` times the choices).
     """
-    if x.dtype not in (torch.float32, torch.float64):
+    if x.dtype not in _FLOAT_LAYOUT:
         raise TypeError(f"x must be float32 or float64, got {x.dtype}")
+    if x.ndim != 2 or x.shape[1] != 24:
+        raise ValueError(f"x must have shape (N, 24), got {tuple(x.shape)}")
     if x.shape[0] > _MAX_LAUNCH_ROWS:
         raise ValueError(f"at most {_MAX_LAUNCH_ROWS} rows per call (32-bit offsets), got {x.shape[0]}")
-    xt = x.t().contiguous()
     n = x.shape[0]
+    xt = x.t().contiguous()
+    idx = torch.empty(n, dtype=torch.int32, device=x.device)
     win = torch.empty(n, dtype=torch.int32, device=x.device)
     gap = torch.empty(n, dtype=torch.float64, device=x.device)
-    signs = coset_signs.to(x.dtype)
     _leech_search_kernel[(triton.cdiv(n, block),)](
-        xt, n, octad_positions, signs, win, gap, margin, BLOCK=block, num_warps=num_warps
+        xt,
+        _row_scales(x),
+        n,
+        octad_positions,
+        coset_signs.to(x.dtype),
+        word_index,
+        idx,
+        win,
+        gap,
+        margin,
+        OCTAD_OFFSET=SHAPE_OFFSETS[1],
+        ODD_OFFSET=SHAPE_OFFSETS[2],
+        BLOCK=block,
+        num_warps=num_warps,
     )
-    return win, gap
+    return idx, win, gap
 
 
 @triton.jit

@@ -135,6 +135,7 @@ def _leech_tables() -> dict[str, np.ndarray]:
                              ((0, 2), (0, 0))),
         "even_colbits": col_bits[even_list],
         "octad_positions": positions.astype(np.int32),
+        "word_index32": word_index.astype(np.int32),
         "float_signs": (1 - 2 * rep_words).astype(np.float64),
     }
 
@@ -377,20 +378,15 @@ def _triton_kernels() -> ModuleType | None:
 
 def _device_search(rows: torch.Tensor, lattice: str, chunk_size: int) -> torch.Tensor:
     t = _tables(lattice, rows.device)
-    fused = lattice == "leech" and _triton_ready(rows)
-    if fused:
-        chunk_size = _FUSED_ROWS
+    if lattice == "leech" and _triton_ready(rows):
+        return _fused_search(rows, t)
     idx = torch.empty(rows.shape[0], dtype=torch.int64, device=rows.device)
     for start in range(0, rows.shape[0], chunk_size):
         x = rows[start : start + chunk_size].double()
         # An exact power-of-two normalisation keeps every sum far from overflow.
         _, exponent = torch.frexp(x.abs().amax(dim=1, keepdim=True))
         x = torch.ldexp(x, -exponent)
-        if fused:
-            win = _fused_search(x, rows.dtype != torch.float64, t).long()
-            certified = win >= 0
-            got = _leech_index(x, win.clamp(min=0), t)
-        elif lattice == "leech":
+        if lattice == "leech":
             win, certified = _leech_scores(x, t)
             got = _leech_index(x, win, t)
         else:
@@ -403,20 +399,30 @@ def _device_search(rows: torch.Tensor, lattice: str, chunk_size: int) -> torch.T
     return idx
 
 
-def _fused_search(x: torch.Tensor, narrow: bool, t: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Certified winning families of the normalised float64 rows ``x`` by the fused kernel
-    (−1 where uncertified). Rows of float32 or narrower data are exact in float32, so they are
+def _fused_search(rows: torch.Tensor, t: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Leech indices of the rows (N, 24) by the fused kernel, which also scales the rows and
+    finds the index. Rows of float32 or narrower data (widened to float32 exactly) are
     searched in float32 first; the few that its wider margin leaves open (about 0.3 % of
-    Gaussian rows) are searched again in float64."""
+    Gaussian rows) are searched again in float64, and those still open on the CPU."""
     kernels = _triton_kernels()
-    args = (t["octad_positions"], t["float_signs"])
-    if not narrow:
-        return kernels.leech_search_scores(x, *args, _SEARCH_MARGINS[torch.float64])[0]
-    win, _ = kernels.leech_search_scores(x.float(), *args, _SEARCH_MARGINS[torch.float32])
-    redo = torch.nonzero(win < 0).flatten()
-    if redo.numel():
-        win[redo] = kernels.leech_search_scores(x[redo], *args, _SEARCH_MARGINS[torch.float64])[0]
-    return win
+    tables = (t["octad_positions"], t["float_signs"], t["word_index32"])
+    idx = torch.empty(rows.shape[0], dtype=torch.int64, device=rows.device)
+    for start in range(0, rows.shape[0], _FUSED_ROWS):
+        part = rows[start : start + _FUSED_ROWS]
+        if part.dtype == torch.float64:
+            got = kernels.leech_search(part, *tables, _SEARCH_MARGINS[torch.float64])[0]
+        else:
+            got = kernels.leech_search(part.float(), *tables, _SEARCH_MARGINS[torch.float32])[0]
+            redo = torch.nonzero(got < 0).flatten()
+            if redo.numel():
+                wide = part[redo].double()
+                got[redo] = kernels.leech_search(wide, *tables, _SEARCH_MARGINS[torch.float64])[0]
+        unsure = torch.nonzero(got < 0).flatten()
+        if unsure.numel():
+            exact = _numba_search(part[unsure].double().cpu().numpy(), "leech")
+            got[unsure] = torch.as_tensor(exact, dtype=got.dtype, device=rows.device)
+        idx[start : start + _FUSED_ROWS] = got
+    return idx
 
 
 _SQRT8 = math.sqrt(8.0)

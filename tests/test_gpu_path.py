@@ -146,32 +146,54 @@ INTERPRETED = textwrap.dedent(
     from leechkit.models import _triton_kernels as K
     from leechkit.lattice import leech
     from leechkit.lattice.decoders import decode_e8, decode_leech_integer
+    from leechkit.lattice.quantizers import nearest_minimal_vector as numba_search
     rng = np.random.default_rng(5)
     t = ops._tables("leech", torch.device("cpu"))
     v = leech().minimal_vectors()
     x = np.concatenate([rng.standard_normal((20, 24)), 0.5 * v[:4], v[10:12] + v[99000:99002],
                         rng.integers(-2, 3, (6, 24)).astype(float)])
     # Spherical search: the kernel's certified families equal the reference's, on rows near
-    # minimal vectors of every shape as well (one program of 128 rows).
-    near = v[rng.integers(0, len(v), 94)] + 0.3 * rng.standard_normal((94, 24))
-    xt = torch.as_tensor(np.concatenate([x, near]))
-    win, _ = K.leech_search_scores(xt, t["octad_positions"], t["float_signs"], ops._MARGIN)
+    # minimal vectors of every shape as well (one program of 256 rows), and so do its indices.
+    near = v[rng.integers(0, len(v), 222)] + 0.3 * rng.standard_normal((222, 24))
+    xall = np.concatenate([x, near])
+    xt = torch.as_tensor(xall)
+    tables = (t["octad_positions"], t["float_signs"], t["word_index32"])
+    idx, win, _ = K.leech_search(xt, *tables, ops._MARGIN)
     ref, cert = ops._leech_scores(xt, t)
-    assert torch.equal(win >= 0, cert), "certificates differ"
+    exact = torch.as_tensor(numba_search(xall, "leech"))
+    assert torch.equal(win >= 0, cert) and torch.equal(idx >= 0, cert), "certificates differ"
     assert torch.equal(win.long()[cert], ref[cert]), "winning families differ"
+    assert torch.equal(idx.long()[cert], exact[cert]), "indices differ"
     won = ref[cert]
     assert (won == 0).any() and ((won >= 1) & (won < 760)).any() and (won >= 760).any()
-    # In float32 (float32 rows, the wider margin) it certifies a subset, with the same winners.
-    x32 = xt.float().double()
-    ref32, cert32 = ops._leech_scores(x32, t)
-    w32, _ = K.leech_search_scores(x32.float(), t["octad_positions"], t["float_signs"],
-                                   ops._SEARCH_MARGINS[torch.float32])
+    # The rows scaled by powers of two far out of the unit range: the same answers.
+    for power in (-900, 1000):
+        i2, _, _ = K.leech_search(torch.ldexp(xt, torch.tensor(power)), *tables, ops._MARGIN)
+        assert torch.equal(i2, idx), f"scaling by 2**{power} changes the search"
+    # In float32 (float32 rows, the wider margin) it certifies a subset, with the same winners,
+    # also on rows near the float32 range's ends and rows whose tiny entries underflow.
+    x32 = xt.float()
+    ref32, cert32 = ops._leech_scores(x32.double(), t)
+    exact32 = torch.as_tensor(numba_search(x32.double().numpy(), "leech"))
+    i32, w32, _ = K.leech_search(x32, *tables, ops._SEARCH_MARGINS[torch.float32])
     ok = w32 >= 0
     assert not (ok & ~cert32).any() and torch.equal(w32.long()[ok], ref32[ok]), "float32 search differs"
+    assert torch.equal(i32.long()[ok], exact32[ok]), "float32 indices differ"
     assert ok.float().mean() > 0.8, "float32 search certifies too few rows"
-    # The chain used on CUDA: float32 first, float64 for the rows it leaves open.
-    chained = ops._fused_search(x32, True, t)
-    assert torch.equal(chained >= 0, cert32) and torch.equal(chained.long()[cert32], ref32[cert32])
+    for power in (-100, 100):
+        i2, _, _ = K.leech_search(torch.ldexp(x32, torch.tensor(power)), *tables,
+                                  ops._SEARCH_MARGINS[torch.float32])
+        assert torch.equal(i2, i32), f"float32 scaling by 2**{power} changes the search"
+    mixed = x32.clone()
+    mixed[:, 0] = 3.5  # the row's scale is 2**-2, so the subnormal entries below underflow
+    mixed[:, 1:12:2] = torch.where(mixed[:, 1:12:2] < 0, -(2.0**-148), 2.0**-148)
+    im, _, _ = K.leech_search(mixed, *tables, ops._SEARCH_MARGINS[torch.float32])
+    want = torch.as_tensor(numba_search(mixed.double().numpy(), "leech"))
+    sure = im >= 0
+    assert sure.float().mean() > 0.5 and torch.equal(im.long()[sure], want[sure]), "underflow rows differ"
+    # The chain used on CUDA (float32, then float64 for the rows left open, then the CPU):
+    # every index is the exact search's, ties and all.
+    assert torch.equal(ops._fused_search(x32, t), exact32), "chained search differs"
     xt = torch.as_tensor(x)
     # Leech decoding: the kernel's best pair and distances equal the 8,192-coset reference.
     y = xt * ops._SQRT8
