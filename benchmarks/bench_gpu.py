@@ -249,7 +249,7 @@ def sweep(points: int, repeat: int, seed: int) -> None:
     x = x / x.abs().amax(dim=1, keepdim=True)
     y = x * lattice_ops._SQRT8 * 1.5
     search = (t["octad_positions"], t["float_signs"], t["word_index32"])
-    decode_tables = (t["column_patterns"], t["coset_bits"], t["even_masks"])
+    decode_tables = (t["column_patterns"], t["coset_bits"], t["even_masks"], t["even_colbits32"])
     runs = []
     for dtype in (torch.float32, torch.float64):
         xd = x.to(dtype)
@@ -258,7 +258,7 @@ def sweep(points: int, repeat: int, seed: int) -> None:
             run = partial(kernels.leech_search, xd, *search, margin, block, warps)
             runs.append((f"search, {str(dtype)[6:]}", block, warps, run))
     for block, warps in ((4, 1), (4, 2), (8, 2), (8, 4), (16, 4), (32, 4), (8, 8), (16, 8)):
-        run = partial(kernels.leech_decode_scores, y, *decode_tables, block, warps)
+        run = partial(kernels.leech_decode, y, *decode_tables, block, warps)
         runs.append(("decode", block, warps, run))
     print("| kernel | rows per program | warps | rows per second |\n|---|---:|---:|---:|", flush=True)
     for name, block, warps, run in runs:

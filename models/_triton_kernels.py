@@ -26,8 +26,8 @@ the index, the family and the gap leave it. Each row is scaled by an exact power
 it is loaded (its largest coordinate in [½, 1)), so no sum can overflow; a coordinate that
 underflows moves every candidate's value by less than 26 · 2⁻¹⁴⁹, far inside the margin.
 
-Leech decoding (:func:`leech_decode_scores`)
---------------------------------------------
+Leech decoding (:func:`leech_decode`)
+-------------------------------------
 In √8 units a Leech vector is ``y = m·1 + 2b + 4z`` with ``b`` a Golay codeword and
 ``Σ zᵢ ≡ m (mod 2)``. For a fixed ``(m, b)`` the closest such vector is exact and cheap: each
 coordinate goes to the nearest integer ``≡ m + 2bᵢ (mod 4)``, and if the parities ``zᵢ mod 2``
@@ -44,7 +44,9 @@ operations instead of the ≈ 1,000 of enumerating its 32 codewords (≈ 6 × 10
 all, against 2.6 × 10⁵). Only the winning group's 32
 codewords are then enumerated (a ``(BLOCK, 8, 32)`` tile), for the winning codeword and the
 best distance of the others; with the best of the other groups this is the best distance of
-every other pair. The point itself and the certificate are finished in torch. The
+every other pair. The kernel then builds the winning pair's point in float64 (nearest
+integers in the coset, the cheapest parity repair) and its certificate: the point's distance
+against the other pairs' best and the other points of its own coset. The
 per-coordinate costs are computed in float64 (exact errors ``eᵢ`` for inputs far beyond 10⁴)
 and the sums in float32, whose error (:data:`DECODE_SCORE_ERROR`) widens the certification
 margin.
@@ -71,7 +73,7 @@ import triton.language as tl
 
 from leechkit.lattice.lattices.leech import SHAPE_OFFSETS
 
-__all__ = ["DECODE_SCORE_ERROR", "e8_decode", "leech_decode_scores", "leech_search"]
+__all__ = ["DECODE_SCORE_ERROR", "e8_decode", "leech_decode", "leech_search"]
 
 #: Rows per kernel launch at most, so that 32-bit element offsets (row · 24) cannot overflow.
 _MAX_LAUNCH_ROWS = 1 << 26
@@ -562,7 +564,19 @@ def _column_table(y_ptr, rows, live, i, mf, c16):
 
 @triton.jit
 def _leech_decode_kernel(
-    y_ptr, n_rows, pat_ptr, rep_ptr, bits_ptr, win_ptr, best_ptr, second_ptr, BLOCK: tl.constexpr
+    y_ptr,
+    n_rows,
+    pat_ptr,
+    rep_ptr,
+    bits_ptr,
+    colbits_ptr,
+    q_ptr,
+    ok_ptr,
+    win_ptr,
+    best_ptr,
+    second_ptr,
+    ERROR: tl.constexpr,
+    BLOCK: tl.constexpr,
 ):
     rows = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     live = rows < n_rows
@@ -644,8 +658,38 @@ def _leech_decode_kernel(
     tl.store(best_ptr + rows, best.to(tl.float64), mask=live)
     tl.store(second_ptr + rows, second.to(tl.float64), mask=live)
 
+    # The point of the winning pair in float64: each coordinate to the nearest integer
+    # ≡ m + 2bᵢ (mod 4), and when the multiples of 4 have the wrong parity the cheapest
+    # second-nearest choice (least δ = 16 − 8|e|) instead.
+    colbit = tl.load(colbits_ptr + k[:, None] * 32 + cols[None, :], mask=live[:, None], other=0) != 0
+    r = mwf + 2.0 * (rep != colbit).to(tl.float64)
+    u = (y - r) * 0.25
+    fl = tl.floor(u)
+    z = tl.where(u - fl > 0.5, fl + 1.0, fl)
+    e = tl.where(lane, y - (r + 4.0 * z), 0.0)
+    zpar = ((z - 2.0 * tl.floor(0.5 * z)) != 0).to(tl.int32)
+    wrong = (tl.sum(tl.where(lane, zpar, 0), axis=1) % 2) != mw
+    delta = tl.where(lane, 16.0 - 8.0 * tl.abs(e), inf)
+    d1 = tl.min(delta, axis=1)
+    k1 = tl.argmin(delta, axis=1)
+    at_k1 = cols[None, :] == k1[:, None]
+    d2 = tl.min(tl.where(at_k1, inf, delta), axis=1)
+    e1 = tl.sum(tl.where(at_k1, e, 0.0), axis=1)
+    step = tl.where(wrong, tl.where(e1 > 0, 1.0, -1.0), 0.0)
+    q = r + 4.0 * (z + tl.where(at_k1, step[:, None], 0.0))
+    diff = tl.where(lane, y - q, 0.0)
+    dist = tl.sum(diff * diff, axis=1)
+    # Certificate: every other lattice point is more than the margin farther. Other points of
+    # this coset need two more second-nearest choices (parity kept), or another single one
+    # instead of k1, or a farther choice (at least 16 − δ more); other pairs cost ``second``.
+    inside = tl.where(wrong, tl.minimum(d2 - d1, 8.0 * tl.abs(e1)), tl.minimum(d1 + d2, 16.0))
+    runner = tl.minimum(second.to(tl.float64), dist + inside)
+    margin = 2.0**-40 * (64.0 + tl.max(tl.abs(y), axis=1)) + ERROR
+    tl.store(q_ptr + rows[:, None] * 24 + cols[None, :], q, mask=live[:, None] & lane)
+    tl.store(ok_ptr + rows, (runner - dist > margin).to(tl.int8), mask=live)
 
-#: Bound on the error of :func:`leech_decode_scores`' distances. A distance is at most
+
+#: Bound on the error of :func:`leech_decode`'s distances. A distance is at most
 #: 24 · 4 + 16 = 112 (squared errors ≤ 4, one flip ≤ 16); its terms are rounded once to float32
 #: (≤ 2⁻²⁴ · 112 together), each column sums 4 terms and a flip (4 roundings of partial sums
 #: ≤ 32, six columns) and the columns are added by 5 roundings of partial sums ≤ 112, so the
@@ -653,36 +697,57 @@ def _leech_decode_kernel(
 DECODE_SCORE_ERROR = 2.0**-11
 
 
-def leech_decode_scores(
+def leech_decode(
     y: torch.Tensor,
     column_patterns: torch.Tensor,
     coset_bits: torch.Tensor,
     even_masks: torch.Tensor,
+    even_colbits: torch.Tensor,
     block: int = 8,
     num_warps: int = 4,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Best ``(m, codeword)`` pair of each row of ``y`` (N, 24, √8 units, float64).
+) -> tuple[torch.Tensor, ...]:
+    """Closest Leech point of each row of ``y`` (N, 24, √8 units, float64) and its certificate.
 
     ``column_patterns`` (6, 128) int32: the 4-bit pattern (bit j = row j) of each column of
     each coset representative; ``coset_bits`` (128, 32): the representatives' bits;
-    ``even_masks`` (8, 32): bit j of the k-th even subset of the six MOG columns. Returns the
-    int32 ids
-    ``4096m + 32g + k``, the best squared distance and the best squared distance of every
-    other pair (float64 tensors of float32 sums: within :data:`DECODE_SCORE_ERROR` of the
-    exact values). ``block`` rows per program (a power of two) and ``num_warps`` set the
-    launch.
+    ``even_masks`` (8, 32): bit j of the k-th even subset of the six MOG columns;
+    ``even_colbits`` (32, 32): the coordinates (24 lanes, zero-padded) of those subsets.
+    Returns the point ``q`` (float64 integers, √8 units), whether it is certified (every other
+    lattice point farther by more than the float64 margin plus :data:`DECODE_SCORE_ERROR`),
+    the int32 ids ``4096m + 32g + k`` of the winning pairs, the best squared distance and the
+    best squared distance of every other pair (float64 tensors of float32 sums: within
+    :data:`DECODE_SCORE_ERROR` of the exact values). ``block`` rows per program (a power of
+    two) and ``num_warps`` set the launch; 8 warps with 8 rows do not compile (the
+    ``tl.gather`` of the DP must stay within a warp).
     """
+    if y.dtype != torch.float64 or y.ndim != 2 or y.shape[1] != 24:
+        raise ValueError(f"y must be float64 of shape (N, 24), got {y.dtype} {tuple(y.shape)}")
     y = y.contiguous()
     n = y.shape[0]
     if n > _MAX_LAUNCH_ROWS:
         raise ValueError(f"at most {_MAX_LAUNCH_ROWS} rows per call (32-bit offsets), got {n}")
+    q = torch.empty_like(y)
+    ok = torch.empty(n, dtype=torch.int8, device=y.device)
     win = torch.empty(n, dtype=torch.int32, device=y.device)
     best = torch.empty(n, dtype=torch.float64, device=y.device)
     second = torch.empty(n, dtype=torch.float64, device=y.device)
     _leech_decode_kernel[(triton.cdiv(n, block),)](
-        y, n, column_patterns, coset_bits, even_masks, win, best, second, BLOCK=block, num_warps=num_warps
+        y,
+        n,
+        column_patterns,
+        coset_bits,
+        even_masks,
+        even_colbits,
+        q,
+        ok,
+        win,
+        best,
+        second,
+        ERROR=DECODE_SCORE_ERROR,
+        BLOCK=block,
+        num_warps=num_warps,
     )
-    return win, best, second
+    return q, ok.bool(), win, best, second
 
 
 @triton.jit

@@ -134,6 +134,7 @@ def _leech_tables() -> dict[str, np.ndarray]:
         "even_masks": np.pad(((even_list[None, :] >> np.arange(6)[:, None]) & 1).astype(np.int32),
                              ((0, 2), (0, 0))),
         "even_colbits": col_bits[even_list],
+        "even_colbits32": np.pad(col_bits[even_list].astype(np.int32), ((0, 0), (0, 8))),
         "octad_positions": positions.astype(np.int32),
         "word_index32": word_index.astype(np.int32),
         "float_signs": (1 - 2 * rep_words).astype(np.float64),
@@ -494,29 +495,27 @@ def _e8_decode_device(rows: torch.Tensor) -> torch.Tensor:
 
 def _leech_decode_device(rows: torch.Tensor, chunk_size: int = 1 << 20) -> torch.Tensor:
     t = _tables("leech", rows.device)
+    kernels = _triton_kernels()
+    tables = (t["column_patterns"], t["coset_bits"], t["even_masks"], t["even_colbits32"])
+    # A tensor divisor: torch turns division by a Python scalar into a multiplication by its
+    # reciprocal, which can differ in the last bit from the CPU path's q / √8.
+    root8 = torch.tensor(_SQRT8, dtype=torch.float64, device=rows.device)
     out = torch.empty(rows.shape, dtype=torch.float64, device=rows.device)
     for start in range(0, rows.shape[0], chunk_size):
         x = rows[start : start + chunk_size]
-        y = x.double() * _SQRT8  # the CPU decoder's y = fl(√8·x)
-        kernels = _triton_kernels()
-        tables = (t["column_patterns"], t["coset_bits"], t["even_masks"])
-        win, _, second = kernels.leech_decode_scores(y, *tables)
-        q, certified = _leech_point(y, win.long(), second, t, kernels.DECODE_SCORE_ERROR)
+        q, certified = kernels.leech_decode(x.double() * _SQRT8, *tables)[:2]  # y = fl(√8·x)
         unsure = torch.nonzero(~certified).flatten()
         if unsure.numel():
             exact = _decode_leech_integer_numba(x[unsure].double().cpu().numpy())
-            q[unsure] = torch.as_tensor(exact, device=rows.device)
-        # A tensor divisor: torch turns division by a Python scalar into a multiplication by
-        # its reciprocal, which can differ in the last bit from the CPU path's q / √8.
-        root8 = torch.tensor(_SQRT8, dtype=torch.float64, device=q.device)
-        out[start : start + chunk_size] = q.double() / root8
+            q[unsure] = torch.as_tensor(exact, dtype=q.dtype, device=rows.device)
+        out[start : start + chunk_size] = q / root8
     return out
 
 
 def _leech_decode_scores_reference(
     y: torch.Tensor, t: dict[str, torch.Tensor], chunk_size: int = 256
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Readable reference of :func:`._triton_kernels.leech_decode_scores`: all 8,192 pairs
+    """Readable reference of :func:`._triton_kernels.leech_decode`: all 8,192 pairs
     ``(m, codeword)`` as batched tensor operations on (B, 4096, 24) blocks (the brute-force
     formulation the GPU benchmark compares the kernel with)."""
     words = (t["coset_bits"][:, None, :24].long() ^ t["even_colbits"][None]).reshape(4096, 24)

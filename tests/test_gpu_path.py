@@ -197,7 +197,8 @@ INTERPRETED = textwrap.dedent(
     xt = torch.as_tensor(x)
     # Leech decoding: the kernel's best pair and distances equal the 8,192-coset reference.
     y = xt * ops._SQRT8
-    kw, kb, ks = K.leech_decode_scores(y, t["column_patterns"], t["coset_bits"], t["even_masks"])
+    kq, kok, kw, kb, ks = K.leech_decode(y, t["column_patterns"], t["coset_bits"], t["even_masks"],
+                                         t["even_colbits32"])
     rw, rb, rs = ops._leech_decode_scores_reference(y, t)
     err = K.DECODE_SCORE_ERROR
     unique = (rs - rb) > 2 * err
@@ -207,6 +208,9 @@ INTERPRETED = textwrap.dedent(
     q, ok = ops._leech_point(y, kw.long(), ks, t, err)
     want = decode_leech_integer(x)
     assert ok.float().mean() > 0.5 and np.array_equal(q.numpy()[ok.numpy()], want[ok.numpy()])
+    # The kernel's own points and certificates are the torch reference's.
+    assert torch.equal(kok, ok), "decoding certificates differ"
+    assert torch.equal(kq[ok], q[ok].double()), "decoded points differ"
     # E8: the kernel's points equal the Numba decoder's wherever it does not defer a tie.
     z = np.concatenate([rng.standard_normal((300, 8)) * 3, rng.integers(-4, 5, (100, 8)) / 2.0,
                         rng.integers(-8, 9, (100, 8)) / 4.0])
