@@ -474,8 +474,8 @@ def leech_search(
     coset_signs: torch.Tensor,
     word_index: torch.Tensor,
     margin: float,
-    block: int = 256,
-    num_warps: int = 4,
+    block: int = 128,
+    num_warps: int = 2,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Index of the nearest Leech minimal vector of each row of ``x`` (N, 24), or −1 where the
     winner is not certified.

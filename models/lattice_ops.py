@@ -343,11 +343,7 @@ def nearest_minimal_vector(
         raise ValueError(f"chunk_size must be positive, got {chunk_size}")
     if not bool(torch.isfinite(rows).all()):
         raise ValueError("x contains NaN or infinite entries")
-    if rows.device.type == "cpu":
-        idx = torch.from_numpy(_numba_search(rows.double().numpy(), lattice))
-    else:
-        idx = _device_search(rows, lattice, chunk_size)
-    idx = idx.reshape(x.shape[:-1])
+    idx = _search_rows(rows, lattice, chunk_size).reshape(x.shape[:-1])
     out = [idx]
     if return_vectors or return_cosines:
         vecs = _vectors(lattice, x.device, x.dtype)[idx]
@@ -359,6 +355,14 @@ def nearest_minimal_vector(
             dots = (xd * vecs).sum(-1)
             out.append(torch.where(norm > 0, dots / torch.where(norm > 0, norm, 1), 0))
     return out[0] if len(out) == 1 else tuple(out)
+
+
+def _search_rows(rows: torch.Tensor, lattice: str, chunk_size: int = 8192) -> torch.Tensor:
+    """:func:`nearest_minimal_vector`'s int64 indices of rows (N, n) that the caller has
+    already checked (shape, finite entries), without checking them again."""
+    if rows.device.type == "cpu":
+        return torch.from_numpy(_numba_search(rows.double().numpy(), lattice))
+    return _device_search(rows, lattice, chunk_size)
 
 
 def _triton_ready(x: torch.Tensor) -> bool:
@@ -410,15 +414,14 @@ def _fused_search(rows: torch.Tensor, t: dict[str, torch.Tensor]) -> torch.Tenso
     idx = torch.empty(rows.shape[0], dtype=torch.int64, device=rows.device)
     for start in range(0, rows.shape[0], _FUSED_ROWS):
         part = rows[start : start + _FUSED_ROWS]
-        if part.dtype == torch.float64:
-            got = kernels.leech_search(part, *tables, _SEARCH_MARGINS[torch.float64])[0]
-        else:
-            got = kernels.leech_search(part.float(), *tables, _SEARCH_MARGINS[torch.float32])[0]
-            redo = torch.nonzero(got < 0).flatten()
-            if redo.numel():
-                wide = part[redo].double()
-                got[redo] = kernels.leech_search(wide, *tables, _SEARCH_MARGINS[torch.float64])[0]
+        wide = part.dtype == torch.float64
+        search = part if wide else part.float()
+        got = kernels.leech_search(search, *tables, _SEARCH_MARGINS[search.dtype])[0]
         unsure = torch.nonzero(got < 0).flatten()
+        if unsure.numel() and not wide:
+            redo = kernels.leech_search(part[unsure].double(), *tables, _SEARCH_MARGINS[torch.float64])[0]
+            got[unsure] = redo
+            unsure = unsure[redo < 0]
         if unsure.numel():
             exact = _numba_search(part[unsure].double().cpu().numpy(), "leech")
             got[unsure] = torch.as_tensor(exact, dtype=got.dtype, device=rows.device)

@@ -90,7 +90,7 @@ from torch import nn
 from leechkit.lattice.quantizers import index_to_vector
 
 from .kernels import LATTICE_DIMS, check_lattice
-from .lattice_ops import nearest_minimal_vector
+from .lattice_ops import _search_rows
 
 __all__ = [
     "QUANTIZER_NAMES",
@@ -391,7 +391,7 @@ class SphericalLatticeQuantizer(nn.Module):
         blocks = x.detach().reshape(-1, self.block)
         # The search only needs the direction: a float32 copy of half-precision input is exact.
         search = blocks.float() if blocks.dtype in _HALF else blocks
-        idx = nearest_minimal_vector(search, self.lattice, chunk_size=self.chunk_size)
+        idx = _search_rows(search, self.lattice, self.chunk_size)
         idx = idx.reshape(*x.shape[:-1], self.num_codebooks)
         u = self.normalize(x)
         codes = self._unit_codes(idx, u.dtype)
@@ -457,7 +457,7 @@ class SphericalLatticeQuantizer(nn.Module):
         _check_finite(codes, "codes_to_indices")
         blocks = codes.detach().reshape(-1, self.block)
         search = blocks.float() if blocks.dtype in _HALF else blocks
-        idx = nearest_minimal_vector(search, self.lattice, chunk_size=self.chunk_size)
+        idx = _search_rows(search, self.lattice, self.chunk_size)
         idx = idx.reshape(*codes.shape[:-1], self.num_codebooks)
         if self.num_codebooks == 1:
             idx = idx[..., 0]
@@ -553,7 +553,7 @@ class SoftE8Quantizer(nn.Module):
         _check_finite(x, type(self).__name__)
         blocks = x.detach().reshape(-1, 8)
         search = blocks.float() if blocks.dtype in _HALF else blocks
-        idx = nearest_minimal_vector(search, "e8").reshape(*x.shape[:-1], self.num_codebooks)
+        idx = _search_rows(search, "e8").reshape(*x.shape[:-1], self.num_codebooks)
         soft = self.soft_reconstruction(x)
         hard = self._roots(soft.dtype, x.device)[idx]
         quantized = (hard + (soft - soft.detach())).reshape(x.shape).to(x.dtype)
@@ -602,7 +602,7 @@ class SoftE8Quantizer(nn.Module):
         _check_finite(codes, "codes_to_indices")
         blocks = codes.detach().reshape(-1, 8)
         search = blocks.float() if blocks.dtype in _HALF else blocks
-        idx = nearest_minimal_vector(search, "e8").reshape(*codes.shape[:-1], self.num_codebooks)
+        idx = _search_rows(search, "e8").reshape(*codes.shape[:-1], self.num_codebooks)
         if self.num_codebooks == 1:
             idx = idx[..., 0]
         with torch.no_grad():
