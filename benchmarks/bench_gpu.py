@@ -264,10 +264,10 @@ def sweep(points: int, repeat: int, seed: int) -> None:
     for name, block, warps, run in runs:
         try:
             rate = f"{points / _best(run, repeat):,.0f}"
-        except RuntimeError as error:
-            # Triton rejects some launch shapes at compile time (the decoder's tl.gather must
-            # stay within a warp); the sweep records that instead of stopping.
-            rate = f"does not compile ({str(error).splitlines()[0]})"
+        except (RuntimeError, ValueError) as error:
+            # Some launch shapes cannot compile (the decoder's tl.gather must stay within a
+            # warp; its wrapper rejects them up front); the sweep records that and goes on.
+            rate = f"rejected ({str(error).splitlines()[0]})"
         print(f"| {name} | {block} | {warps} | {rate} |", flush=True)
 
 

@@ -138,6 +138,7 @@ def _leech_tables() -> dict[str, np.ndarray]:
         "octad_positions": positions.astype(np.int32),
         "word_index32": word_index.astype(np.int32),
         "float_signs": (1 - 2 * rep_words).astype(np.float64),
+        "float_signs32": (1 - 2 * rep_words).astype(np.float32),
     }
 
 
@@ -341,8 +342,6 @@ def nearest_minimal_vector(
     rows = _rows(x, lattice)
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be positive, got {chunk_size}")
-    if not bool(torch.isfinite(rows).all()):
-        raise ValueError("x contains NaN or infinite entries")
     idx = _search_rows(rows, lattice, chunk_size).reshape(x.shape[:-1])
     out = [idx]
     if return_vectors or return_cosines:
@@ -358,8 +357,15 @@ def nearest_minimal_vector(
 
 
 def _search_rows(rows: torch.Tensor, lattice: str, chunk_size: int = 8192) -> torch.Tensor:
-    """:func:`nearest_minimal_vector`'s int64 indices of rows (N, n) that the caller has
-    already checked (shape, finite entries), without checking them again."""
+    """:func:`nearest_minimal_vector`'s int64 indices of rows (N, n) of the lattice's width.
+
+    Raises ValueError for NaN or infinite entries: the fused kernel flags such rows itself
+    (no separate pass over the data), the other paths check first.
+    """
+    if lattice == "leech" and _triton_ready(rows):
+        return _fused_search(rows, _tables(lattice, rows.device))
+    if not bool(torch.isfinite(rows).all()):
+        raise ValueError("x contains NaN or infinite entries")
     if rows.device.type == "cpu":
         return torch.from_numpy(_numba_search(rows.double().numpy(), lattice))
     return _device_search(rows, lattice, chunk_size)
@@ -383,8 +389,6 @@ def _triton_kernels() -> ModuleType | None:
 
 def _device_search(rows: torch.Tensor, lattice: str, chunk_size: int) -> torch.Tensor:
     t = _tables(lattice, rows.device)
-    if lattice == "leech" and _triton_ready(rows):
-        return _fused_search(rows, t)
     idx = torch.empty(rows.shape[0], dtype=torch.int64, device=rows.device)
     for start in range(0, rows.shape[0], chunk_size):
         x = rows[start : start + chunk_size].double()
@@ -408,18 +412,25 @@ def _fused_search(rows: torch.Tensor, t: dict[str, torch.Tensor]) -> torch.Tenso
     """Leech indices of the rows (N, 24) by the fused kernel, which also scales the rows and
     finds the index. Rows of float32 or narrower data (widened to float32 exactly) are
     searched in float32 first; the few that its wider margin leaves open (about 0.3 % of
-    Gaussian rows) are searched again in float64, and those still open on the CPU."""
+    Gaussian rows) are searched again in float64, and those still open on the CPU.
+    ValueError for rows with NaN or infinite entries (flagged by the kernel)."""
     kernels = _triton_kernels()
-    tables = (t["octad_positions"], t["float_signs"], t["word_index32"])
+
+    def search(x: torch.Tensor) -> torch.Tensor:
+        signs = t["float_signs"] if x.dtype == torch.float64 else t["float_signs32"]
+        margin = _SEARCH_MARGINS[x.dtype]
+        return kernels.leech_search(x, t["octad_positions"], signs, t["word_index32"], margin)[0]
+
     idx = torch.empty(rows.shape[0], dtype=torch.int64, device=rows.device)
     for start in range(0, rows.shape[0], _FUSED_ROWS):
         part = rows[start : start + _FUSED_ROWS]
         wide = part.dtype == torch.float64
-        search = part if wide else part.float()
-        got = kernels.leech_search(search, *tables, _SEARCH_MARGINS[search.dtype])[0]
+        got = search(part if wide else part.float())
         unsure = torch.nonzero(got < 0).flatten()
+        if unsure.numel() and bool((got[unsure] == -2).any()):
+            raise ValueError("x contains NaN or infinite entries")
         if unsure.numel() and not wide:
-            redo = kernels.leech_search(part[unsure].double(), *tables, _SEARCH_MARGINS[torch.float64])[0]
+            redo = search(part[unsure].double())
             got[unsure] = redo
             unsure = unsure[redo < 0]
         if unsure.numel():
