@@ -35,9 +35,11 @@ for these sums of at most 30 terms, after an exact power-of-two normalisation). 
 and near ties (zeros, repeated magnitudes, inputs equal to sums of minimal vectors) are sent
 to the exact CPU search, so the result is the same as on the CPU, rule included. float32 and
 bfloat16 inputs are widened to float64 exactly. On CUDA with Triton the fused kernel of
-:mod:`._triton_kernels` computes the same values, in float32 for float32 and narrower inputs
-(which float32 holds exactly after the scaling) with the margin ``2⁻¹⁵ · 4 Σ|xᵢ|`` that covers
-its rounding (:data:`_SEARCH_MARGINS`), in float64 for float64 inputs.
+:mod:`._triton_kernels` computes the same values and the winner's index, on rows it scales
+by powers of two itself, in float32 for float32 and narrower inputs with the margin
+``2⁻¹⁵ · 4 Σ|xᵢ|`` that covers its rounding and underflow (:data:`_SEARCH_MARGINS`; the rows
+it leaves open are searched again in float64), in float64 for float64 inputs; it flags rows
+with NaN or infinite entries, so that path needs no separate validation pass.
 
 E8 (doubled coordinates): roots (±2², 0⁶) give ``2(a₁ + a₂)``, roots (±1⁸) with an even
 number of minus signs the sign-parity rule ``Σ|xᵢ|`` or ``Σ|xᵢ| − 2m₁``.
