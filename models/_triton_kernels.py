@@ -168,23 +168,6 @@ def _column_sum(sp, xt_ptr, n_rows, rows, live, c, sc, BLOCK: tl.constexpr):
 
 
 @triton.jit
-def _power_of_two_scale(amax, IS_F64: tl.constexpr):
-    # 2^−e for amax = f·2^e, f ∈ [½, 1), built from the exponent field (no power function):
-    # the scaled row's largest coordinate is in [½, 1). The field is clamped, so zero and
-    # subnormal maxima get 2^1022 (2^126) and huge ones at most a factor 4 above 1;
-    # non-finite rows stay non-finite.
-    if IS_F64:
-        e = (amax.to(tl.int64, bitcast=True) >> 52) & 0x7FF
-        field = tl.minimum(tl.maximum(2045 - e, 1), 2045)
-        scale = (field << 52).to(tl.float64, bitcast=True)
-    else:
-        e = (amax.to(tl.int32, bitcast=True) >> 23) & 0xFF
-        field = tl.minimum(tl.maximum(253 - e, 1), 253)
-        scale = (field << 23).to(tl.float32, bitcast=True)
-    return scale
-
-
-@triton.jit
 def _pair_index(xt_ptr, n_rows, rows, live, p1, p2, sc):
     # Index of the shape (±4², 0²²) vector on the two largest |xᵢ| with their signs: four
     # times the rank of the pair lo < hi in lexicographic order, plus the sign bits of lo, hi.
@@ -220,6 +203,7 @@ def _even_sign_mask(e0, e1, e2, e3, e4, e5):
 @triton.jit
 def _leech_search_kernel(
     xt_ptr,
+    scale_ptr,
     n_rows,
     octad_ptr,
     sign_ptr,
@@ -230,7 +214,6 @@ def _leech_search_kernel(
     margin,
     OCTAD_OFFSET: tl.constexpr,
     ODD_OFFSET: tl.constexpr,
-    IS_F64: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
     # xt is the transposed input (24, n_rows): every coordinate load is coalesced. Each row is
@@ -239,10 +222,7 @@ def _leech_search_kernel(
     rows = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     live = rows < n_rows
     inf = float("inf")
-    amax = tl.zeros((BLOCK,), dtype=xt_ptr.dtype.element_ty)
-    for k in tl.static_range(24):
-        amax = tl.maximum(amax, tl.abs(tl.load(xt_ptr + k * n_rows + rows, mask=live, other=0.0)))
-    sc = _power_of_two_scale(amax, IS_F64)
+    sc = tl.load(scale_ptr + rows, mask=live, other=1.0)
     x0 = _coordinate(xt_ptr, n_rows, rows, live, 0, sc)
     x1 = _coordinate(xt_ptr, n_rows, rows, live, 1, sc)
     x2 = _coordinate(xt_ptr, n_rows, rows, live, 2, sc)
@@ -469,12 +449,23 @@ def _leech_search_kernel(
         tl.where(is_octad, octad_index, odd_index),
     )
     certified = top - second > margin * 4.0 * abs_sum
-    # Rows with NaN or infinite entries (a NaN sum, or an infinite one after the scaling) are
-    # flagged −2, so the caller needs no separate validation pass.
-    index = tl.where(certified, index, tl.where(abs_sum < inf, -1, -2))
-    tl.store(idx_ptr + rows, index, mask=live)
+    tl.store(idx_ptr + rows, tl.where(certified, index, -1), mask=live)
     tl.store(win_ptr + rows, tl.where(certified, win, -1), mask=live)
     tl.store(gap_ptr + rows, top - second, mask=live)
+
+
+#: Exponent bias and mantissa width of the search dtypes (for the power-of-two row scales).
+_FLOAT_LAYOUT = {torch.float32: (127, 23, torch.int32), torch.float64: (1023, 52, torch.int64)}
+
+
+def _row_scales(x: torch.Tensor) -> torch.Tensor:
+    """``2^−e`` per row with ``max |xᵢ| = f·2^e``, ``f ∈ [½, 1)`` (1 for zero rows): the exact
+    scaling that brings each row's largest coordinate into [½, 1). The exponent is clamped to
+    the dtype's normal range; the scale is built from its bits, not by a power function."""
+    bias, mantissa, int_dtype = _FLOAT_LAYOUT[x.dtype]
+    _, exponent = torch.frexp(x.abs().amax(dim=1))
+    field = (bias - exponent.clamp(2 - bias, bias - 1)).to(int_dtype)
+    return (field << mantissa).view(x.dtype)
 
 
 def leech_search(
@@ -494,15 +485,13 @@ def leech_search(
     (:data:`.lattice_ops._SEARCH_MARGINS`). ``octad_positions`` (759, 8) int32 are the
     octads' coordinates, ``coset_signs`` (128, 24) the coset representatives' signs,
     ``word_index`` (128, 64) int32 the codeword index of each coset and even column mask.
-    Returns the int32 indices (the order of
-    :func:`leechkit.lattice.quantizers.index_to_vector`; −1 where uncertified, −2 for rows with
-    NaN or infinite entries), the int32 winning families (0: shape (±4²), ``1 + o``: octad
-    ``o``, ``760 + 24g + k``: coset ``g``, position ``k``; −1 where uncertified) and the gaps
-    between the best value and the runner-up (float64, of the scaled rows). ``block`` rows per
-    program (a power of two) and ``num_warps`` set the launch (``benchmarks/bench_gpu.py
-    --sweep`` times the choices).
+    Returns the int32 indices (the order of :func:`leechkit.lattice.quantizers.index_to_vector`),
+    the int32 winning families (0: shape (±4²), ``1 + o``: octad ``o``, ``760 + 24g + k``:
+    coset ``g``, position ``k``; −1 where uncertified) and the gaps between the best value and
+    the runner-up (float64, of the scaled rows). ``block`` rows per program (a power of two)
+    and ``num_warps`` set the launch (``benchmarks/bench_gpu.py --sweep`` times the choices).
     """
-    if x.dtype not in (torch.float32, torch.float64):
+    if x.dtype not in _FLOAT_LAYOUT:
         raise TypeError(f"x must be float32 or float64, got {x.dtype}")
     if x.ndim != 2 or x.shape[1] != 24:
         raise ValueError(f"x must have shape (N, 24), got {tuple(x.shape)}")
@@ -515,9 +504,10 @@ def leech_search(
     gap = torch.empty(n, dtype=torch.float64, device=x.device)
     _leech_search_kernel[(triton.cdiv(n, block),)](
         xt,
+        _row_scales(x),
         n,
         octad_positions,
-        coset_signs if coset_signs.dtype == x.dtype else coset_signs.to(x.dtype),
+        coset_signs.to(x.dtype),
         word_index,
         idx,
         win,
@@ -525,7 +515,6 @@ def leech_search(
         margin,
         OCTAD_OFFSET=SHAPE_OFFSETS[1],
         ODD_OFFSET=SHAPE_OFFSETS[2],
-        IS_F64=x.dtype == torch.float64,
         BLOCK=block,
         num_warps=num_warps,
     )

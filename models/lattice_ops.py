@@ -35,11 +35,9 @@ for these sums of at most 30 terms, after an exact power-of-two normalisation). 
 and near ties (zeros, repeated magnitudes, inputs equal to sums of minimal vectors) are sent
 to the exact CPU search, so the result is the same as on the CPU, rule included. float32 and
 bfloat16 inputs are widened to float64 exactly. On CUDA with Triton the fused kernel of
-:mod:`._triton_kernels` computes the same values and the winner's index, on rows it scales
-by powers of two itself, in float32 for float32 and narrower inputs with the margin
-``2⁻¹⁵ · 4 Σ|xᵢ|`` that covers its rounding and underflow (:data:`_SEARCH_MARGINS`; the rows
-it leaves open are searched again in float64), in float64 for float64 inputs; it flags rows
-with NaN or infinite entries, so that path needs no separate validation pass.
+:mod:`._triton_kernels` computes the same values, in float32 for float32 and narrower inputs
+(which float32 holds exactly after the scaling) with the margin ``2⁻¹⁵ · 4 Σ|xᵢ|`` that covers
+its rounding (:data:`_SEARCH_MARGINS`), in float64 for float64 inputs.
 
 E8 (doubled coordinates): roots (±2², 0⁶) give ``2(a₁ + a₂)``, roots (±1⁸) with an even
 number of minus signs the sign-parity rule ``Σ|xᵢ|`` or ``Σ|xᵢ| − 2m₁``.
@@ -140,7 +138,6 @@ def _leech_tables() -> dict[str, np.ndarray]:
         "octad_positions": positions.astype(np.int32),
         "word_index32": word_index.astype(np.int32),
         "float_signs": (1 - 2 * rep_words).astype(np.float64),
-        "float_signs32": (1 - 2 * rep_words).astype(np.float32),
     }
 
 
@@ -344,6 +341,8 @@ def nearest_minimal_vector(
     rows = _rows(x, lattice)
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+    if not bool(torch.isfinite(rows).all()):
+        raise ValueError("x contains NaN or infinite entries")
     idx = _search_rows(rows, lattice, chunk_size).reshape(x.shape[:-1])
     out = [idx]
     if return_vectors or return_cosines:
@@ -359,15 +358,8 @@ def nearest_minimal_vector(
 
 
 def _search_rows(rows: torch.Tensor, lattice: str, chunk_size: int = 8192) -> torch.Tensor:
-    """:func:`nearest_minimal_vector`'s int64 indices of rows (N, n) of the lattice's width.
-
-    Raises ValueError for NaN or infinite entries: the fused kernel flags such rows itself
-    (no separate pass over the data), the other paths check first.
-    """
-    if lattice == "leech" and _triton_ready(rows):
-        return _fused_search(rows, _tables(lattice, rows.device))
-    if not bool(torch.isfinite(rows).all()):
-        raise ValueError("x contains NaN or infinite entries")
+    """:func:`nearest_minimal_vector`'s int64 indices of rows (N, n) that the caller has
+    already checked (shape, finite entries), without checking them again."""
     if rows.device.type == "cpu":
         return torch.from_numpy(_numba_search(rows.double().numpy(), lattice))
     return _device_search(rows, lattice, chunk_size)
@@ -391,6 +383,8 @@ def _triton_kernels() -> ModuleType | None:
 
 def _device_search(rows: torch.Tensor, lattice: str, chunk_size: int) -> torch.Tensor:
     t = _tables(lattice, rows.device)
+    if lattice == "leech" and _triton_ready(rows):
+        return _fused_search(rows, t)
     idx = torch.empty(rows.shape[0], dtype=torch.int64, device=rows.device)
     for start in range(0, rows.shape[0], chunk_size):
         x = rows[start : start + chunk_size].double()
@@ -414,25 +408,18 @@ def _fused_search(rows: torch.Tensor, t: dict[str, torch.Tensor]) -> torch.Tenso
     """Leech indices of the rows (N, 24) by the fused kernel, which also scales the rows and
     finds the index. Rows of float32 or narrower data (widened to float32 exactly) are
     searched in float32 first; the few that its wider margin leaves open (about 0.3 % of
-    Gaussian rows) are searched again in float64, and those still open on the CPU.
-    ValueError for rows with NaN or infinite entries (flagged by the kernel)."""
+    Gaussian rows) are searched again in float64, and those still open on the CPU."""
     kernels = _triton_kernels()
-
-    def search(x: torch.Tensor) -> torch.Tensor:
-        signs = t["float_signs"] if x.dtype == torch.float64 else t["float_signs32"]
-        margin = _SEARCH_MARGINS[x.dtype]
-        return kernels.leech_search(x, t["octad_positions"], signs, t["word_index32"], margin)[0]
-
+    tables = (t["octad_positions"], t["float_signs"], t["word_index32"])
     idx = torch.empty(rows.shape[0], dtype=torch.int64, device=rows.device)
     for start in range(0, rows.shape[0], _FUSED_ROWS):
         part = rows[start : start + _FUSED_ROWS]
         wide = part.dtype == torch.float64
-        got = search(part if wide else part.float())
+        search = part if wide else part.float()
+        got = kernels.leech_search(search, *tables, _SEARCH_MARGINS[search.dtype])[0]
         unsure = torch.nonzero(got < 0).flatten()
-        if unsure.numel() and bool((got[unsure] == -2).any()):
-            raise ValueError("x contains NaN or infinite entries")
         if unsure.numel() and not wide:
-            redo = search(part[unsure].double())
+            redo = kernels.leech_search(part[unsure].double(), *tables, _SEARCH_MARGINS[torch.float64])[0]
             got[unsure] = redo
             unsure = unsure[redo < 0]
         if unsure.numel():
