@@ -94,12 +94,12 @@ def bench_modes(args: argparse.Namespace, device: torch.device) -> list[tuple[st
     seconds = _interleaved_medians(steps, device, args.steps, args.warmup)
     if args.profile:
         for mode, step in zip(args.modes, steps):
-            _profile(mode, step, device, args.profile)
+            _profile(f"training steps, attention {mode}", step, device, args.profile)
     return [(mode, m.parameter_counts()["trainable"], t) for mode, m, t in zip(args.modes, models, seconds)]
 
 
-def _profile(mode: str, step: Callable[[], object], device: torch.device, rows: int) -> None:
-    """The operators that take the most (device) time in two training steps of one mode."""
+def _profile(what: str, step: Callable[[], object], device: torch.device, rows: int) -> None:
+    """The operators that take the most (device) time in two calls of ``step``."""
     from torch.profiler import ProfilerActivity, profile
 
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
@@ -108,7 +108,7 @@ def _profile(mode: str, step: Callable[[], object], device: torch.device, rows: 
             step()
         _sync(device)
     key = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
-    print(f"profile of two training steps, attention {mode}:")
+    print(f"profile of two {what}:")
     print(prof.key_averages().table(sort_by=key, row_limit=rows))
 
 
@@ -148,7 +148,12 @@ def bench_resonance(args: argparse.Namespace, device: torch.device) -> list[tupl
 
         labels.append(label)
         fns.append(resonance)
-    return list(zip(labels, _interleaved_medians(fns, device, args.steps, args.warmup)))
+    seconds = _interleaved_medians(fns, device, args.steps, args.warmup)
+    if args.profile:
+        # Where the full loss spends its time: the search kernels, the redo of the rows the
+        # float32 search leaves open, the host synchronisations and the tensor work around them.
+        _profile(f"calls of the {labels[2]} (forward + backward)", fns[2], device, args.profile)
+    return list(zip(labels, seconds))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -171,7 +176,11 @@ def main(argv: list[str] | None = None) -> None:
         "--compile", action="store_true", help="torch.compile every model of the mode table (more warm-up)"
     )
     parser.add_argument(
-        "--profile", type=int, default=0, metavar="ROWS", help="print the ROWS costliest operators per mode"
+        "--profile",
+        type=int,
+        default=0,
+        metavar="ROWS",
+        help="print the ROWS costliest operators per mode and of the full resonance loss",
     )
     args = parser.parse_args(argv)
     device = torch.device(args.device)
