@@ -67,16 +67,21 @@ and ch. 11 (Leech lattice, MOG), ch. 20 §2 (decoding Dn and E8).
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 import triton
 import triton.language as tl
 
 from leechkit.lattice.lattices.leech import SHAPE_OFFSETS
 
-__all__ = ["DECODE_SCORE_ERROR", "e8_decode", "leech_decode", "leech_search"]
+__all__ = ["DECODE_SCORE_ERROR", "e8_decode", "launch_signatures", "leech_decode", "leech_search"]
 
 #: Rows per kernel launch at most, so that 32-bit element offsets (row · 24) cannot overflow.
 _MAX_LAUNCH_ROWS = 1 << 26
+#: Launch of the (memory-bound) E8 decoder: points per program and warps.
+_E8_BLOCK = 128
+_E8_WARPS = 4
 
 
 @triton.jit
@@ -802,12 +807,47 @@ def e8_decode(x: torch.Tensor, near_tie: float) -> tuple[torch.Tensor, torch.Ten
     x = x.contiguous()
     out = torch.empty_like(x)
     tie = torch.empty(x.shape[0], dtype=torch.bool, device=x.device)
-    block = 128
     # The kernel's element offsets are 32-bit: launches of at most 2²⁶ rows (2²⁹ elements).
     for start in range(0, x.shape[0], _MAX_LAUNCH_ROWS):
         part = slice(start, start + _MAX_LAUNCH_ROWS)
         n = x[part].shape[0]
-        _e8_decode_kernel[(triton.cdiv(n, block),)](
-            x[part], out[part], tie[part], n, near_tie, BLOCK=block, num_warps=4
+        _e8_decode_kernel[(triton.cdiv(n, _E8_BLOCK),)](
+            x[part], out[part], tie[part], n, near_tie, BLOCK=_E8_BLOCK, num_warps=_E8_WARPS
         )
     return out, tie
+
+
+def launch_signatures() -> list[tuple[triton.runtime.JITFunction, dict[str, str], dict[str, object], int]]:
+    """Each kernel with the argument types, constants and warps its wrapper launches it with.
+
+    For compiling ahead of time without a GPU (``triton.compile`` on an ``ASTSource`` with a
+    ``GPUTarget``): the tests compile every kernel for sm_90 this way, and
+    ``benchmarks/kernel_resources.py`` reports registers and spills per launch shape.
+    """
+    search_block = inspect.signature(leech_search).parameters["block"].default
+    search_warps = inspect.signature(leech_search).parameters["num_warps"].default
+    decode_block = inspect.signature(leech_decode).parameters["block"].default
+    decode_warps = inspect.signature(leech_decode).parameters["num_warps"].default
+    out: list[tuple[triton.runtime.JITFunction, dict[str, str], dict[str, object], int]] = []
+    for dt in ("fp32", "fp64"):
+        search = {
+            "xt_ptr": f"*{dt}", "scale_ptr": f"*{dt}", "n_rows": "i32", "octad_ptr": "*i32",
+            "sign_ptr": f"*{dt}", "word_ptr": "*i32", "idx_ptr": "*i32", "win_ptr": "*i32",
+            "gap_ptr": "*fp64", "margin": "fp32", "OCTAD_OFFSET": "constexpr",
+            "ODD_OFFSET": "constexpr", "BLOCK": "constexpr",
+        }  # fmt: skip
+        constants = {"OCTAD_OFFSET": SHAPE_OFFSETS[1], "ODD_OFFSET": SHAPE_OFFSETS[2], "BLOCK": search_block}
+        out.append((_leech_search_kernel, search, constants, search_warps))
+        e8 = {
+            "x_ptr": f"*{dt}", "out_ptr": f"*{dt}", "tie_ptr": "*i1", "n_rows": "i32",
+            "near_tie": "fp32", "BLOCK": "constexpr",
+        }  # fmt: skip
+        out.append((_e8_decode_kernel, e8, {"BLOCK": _E8_BLOCK}, _E8_WARPS))
+    decode = {
+        "y_ptr": "*fp64", "n_rows": "i32", "pat_ptr": "*i32", "rep_ptr": "*i32", "bits_ptr": "*i32",
+        "colbits_ptr": "*i32", "q_ptr": "*fp64", "ok_ptr": "*i8", "win_ptr": "*i32",
+        "best_ptr": "*fp64", "second_ptr": "*fp64", "ERROR": "constexpr", "BLOCK": "constexpr",
+    }  # fmt: skip
+    constants = {"ERROR": DECODE_SCORE_ERROR, "BLOCK": decode_block}
+    out.append((_leech_decode_kernel, decode, constants, decode_warps))
+    return out

@@ -242,42 +242,6 @@ def test_kernel_wrappers_reject_bad_arguments_before_launching():
         K.leech_search(y[:, :8], *search)
 
 
-def _kernel_signatures(K) -> list[tuple[object, dict[str, str], dict[str, object], int]]:
-    """Every kernel with the argument types, constants and warps its wrapper launches it with."""
-    import inspect
-
-    def default(fn, name: str) -> int:
-        return inspect.signature(fn).parameters[name].default
-
-    out = []
-    for dt in ("fp32", "fp64"):
-        out.append((
-            K._leech_search_kernel,
-            {"xt_ptr": f"*{dt}", "scale_ptr": f"*{dt}", "n_rows": "i32", "octad_ptr": "*i32",
-             "sign_ptr": f"*{dt}", "word_ptr": "*i32", "idx_ptr": "*i32", "win_ptr": "*i32",
-             "gap_ptr": "*fp64", "margin": "fp32", "OCTAD_OFFSET": "constexpr",
-             "ODD_OFFSET": "constexpr", "BLOCK": "constexpr"},
-            {"OCTAD_OFFSET": 1104, "ODD_OFFSET": 98256, "BLOCK": default(K.leech_search, "block")},
-            default(K.leech_search, "num_warps"),
-        ))
-        out.append((
-            K._e8_decode_kernel,
-            {"x_ptr": f"*{dt}", "out_ptr": f"*{dt}", "tie_ptr": "*i1", "n_rows": "i32",
-             "near_tie": "fp32", "BLOCK": "constexpr"},
-            {"BLOCK": 128},
-            4,
-        ))
-    out.append((
-        K._leech_decode_kernel,
-        {"y_ptr": "*fp64", "n_rows": "i32", "pat_ptr": "*i32", "rep_ptr": "*i32", "bits_ptr": "*i32",
-         "colbits_ptr": "*i32", "q_ptr": "*fp64", "ok_ptr": "*i8", "win_ptr": "*i32",
-         "best_ptr": "*fp64", "second_ptr": "*fp64", "ERROR": "constexpr", "BLOCK": "constexpr"},
-        {"ERROR": K.DECODE_SCORE_ERROR, "BLOCK": default(K.leech_decode, "block")},
-        default(K.leech_decode, "num_warps"),
-    ))
-    return out
-
-
 @pytest.mark.skipif(not HAS_TRITON, reason="Triton is not installed")
 def test_triton_kernels_compile_for_the_h100_without_a_gpu():
     """Each kernel, at the launch its wrapper uses, compiles to a cubin for sm_90 (Triton's own
@@ -289,7 +253,7 @@ def test_triton_kernels_compile_for_the_h100_without_a_gpu():
 
     from leechkit.models import _triton_kernels as K
 
-    for fn, signature, constants, warps in _kernel_signatures(K):
+    for fn, signature, constants, warps in K.launch_signatures():
         assert list(signature) == list(fn.arg_names), f"{fn.__name__}: the test's signature is stale"
         source = ASTSource(fn=fn, signature=signature, constexprs=constants)
         compiled = triton.compile(source, target=GPUTarget("cuda", 90, 32), options={"num_warps": warps})
