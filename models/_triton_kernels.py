@@ -512,7 +512,7 @@ def leech_search(
         _row_scales(x),
         n,
         octad_positions,
-        coset_signs.to(x.dtype),
+        coset_signs if coset_signs.dtype == x.dtype else coset_signs.to(x.dtype),
         word_index,
         idx,
         win,

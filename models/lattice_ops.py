@@ -138,6 +138,7 @@ def _leech_tables() -> dict[str, np.ndarray]:
         "octad_positions": positions.astype(np.int32),
         "word_index32": word_index.astype(np.int32),
         "float_signs": (1 - 2 * rep_words).astype(np.float64),
+        "float_signs32": (1 - 2 * rep_words).astype(np.float32),
     }
 
 
@@ -410,16 +411,20 @@ def _fused_search(rows: torch.Tensor, t: dict[str, torch.Tensor]) -> torch.Tenso
     searched in float32 first; the few that its wider margin leaves open (about 0.3 % of
     Gaussian rows) are searched again in float64, and those still open on the CPU."""
     kernels = _triton_kernels()
-    tables = (t["octad_positions"], t["float_signs"], t["word_index32"])
+
+    def search(x: torch.Tensor) -> torch.Tensor:
+        signs = t["float_signs"] if x.dtype == torch.float64 else t["float_signs32"]
+        margin = _SEARCH_MARGINS[x.dtype]
+        return kernels.leech_search(x, t["octad_positions"], signs, t["word_index32"], margin)[0]
+
     idx = torch.empty(rows.shape[0], dtype=torch.int64, device=rows.device)
     for start in range(0, rows.shape[0], _FUSED_ROWS):
         part = rows[start : start + _FUSED_ROWS]
         wide = part.dtype == torch.float64
-        search = part if wide else part.float()
-        got = kernels.leech_search(search, *tables, _SEARCH_MARGINS[search.dtype])[0]
+        got = search(part if wide else part.float())
         unsure = torch.nonzero(got < 0).flatten()
         if unsure.numel() and not wide:
-            redo = kernels.leech_search(part[unsure].double(), *tables, _SEARCH_MARGINS[torch.float64])[0]
+            redo = search(part[unsure].double())
             got[unsure] = redo
             unsure = unsure[redo < 0]
         if unsure.numel():
