@@ -164,7 +164,7 @@ def _coordinate(xt_ptr, n_rows, rows, live, k, sc):
 @triton.jit
 def _column_sum(sp, xt_ptr, n_rows, rows, live, c, sc, BLOCK: tl.constexpr):
     # Σ sᵍₖ xₖ over column c of the per-row coset sp (gathered signs and coordinates).
-    total = tl.zeros((BLOCK,), dtype=xt_ptr.dtype.element_ty)
+    total = tl.zeros((BLOCK,), dtype=sc.dtype)
     for j in tl.static_range(4):
         k = 4 * c + j
         xk = _coordinate(xt_ptr, n_rows, rows, live, k, sc)
@@ -206,9 +206,127 @@ def _even_sign_mask(e0, e1, e2, e3, e4, e5):
 
 
 @triton.jit
+def _power_of_two_scale(peak):
+    # 2^−e for peak = f·2^e, f ∈ [½, 1), built from the exponent field (no power function), the
+    # exponent clamped to the normal range (zero and subnormal peaks get the largest scale,
+    # which cannot overflow them); and whether peak is finite (exponent field not all ones).
+    if peak.dtype == tl.float64:
+        field = (peak.to(tl.int64, bitcast=True) >> 52) & 0x7FF
+        scale = (tl.minimum(tl.maximum(2045 - field, 1), 2046) << 52).to(tl.float64, bitcast=True)
+        return scale, field != 0x7FF
+    else:
+        field = (peak.to(tl.int32, bitcast=True) >> 23) & 0xFF
+        scale = (tl.minimum(tl.maximum(253 - field, 1), 254) << 23).to(tl.float32, bitcast=True)
+        return scale, field != 0xFF
+
+
+@triton.jit
+def _finish_search(
+    xt_ptr, n_rows, rows, live, store, finite, sc, top, second, win, p1, p2, abs_sum, octad_ptr,
+    sign_ptr, word_ptr, idx_ptr, win_ptr, gap_ptr, margin, OCTAD_OFFSET: tl.constexpr,
+    ODD_OFFSET: tl.constexpr, BLOCK: tl.constexpr,
+):
+    # After the walk over all families (best value ``top`` of family ``win``, ``second`` the
+    # best of every other family): the winning family's own runner-up completes the
+    # certificate, the winner becomes its index, and the rows in ``store`` are written (index
+    # and family, −1 where not certified, −2 where the row is not finite; the gap).
+    inf = float("inf")
+    # The winning family's runner-up. Octad: the second cheapest sign repair; the same walk
+    # gives the index bits of its best vector (the signs of x, the cheapest one flipped when
+    # an odd number are negative; the eighth sign follows from the parity).
+    is_octad = (win >= 1) & (win < 760)
+    o = tl.minimum(tl.maximum(win - 1, 0), 758)
+    total = tl.zeros((BLOCK,), dtype=sc.dtype)
+    negs = tl.zeros((BLOCK,), dtype=tl.int32)
+    code = tl.zeros((BLOCK,), dtype=tl.int32)
+    least_at = tl.zeros((BLOCK,), dtype=tl.int32)
+    m1 = tl.full((BLOCK,), inf, sc.dtype)
+    m2 = tl.full((BLOCK,), inf, sc.dtype)
+    for t in tl.static_range(8):
+        pos = tl.load(octad_ptr + o * 8 + t, mask=live, other=0)
+        v = _coordinate(xt_ptr, n_rows, rows, live, pos, sc)
+        av = tl.abs(v)
+        total += av
+        neg = (v < 0).to(tl.int32)
+        negs += neg
+        code += neg * (64 >> t)
+        least_at = tl.where(av < m1, t, least_at)
+        m1, m2 = _push_two_smallest(m1, m2, av)
+    odd = (negs % 2) == 1
+    octad_runner = 2.0 * total - tl.where(odd, 4.0 * m2, 4.0 * (m1 + m2))
+    octad_index = OCTAD_OFFSET + 128 * o + (code ^ (odd.to(tl.int32) * (64 >> least_at)))
+    # (∓3, ±1²³): the four positions of the winning column one by one, each with its own
+    # runner-up (another sign pattern of the coset), as in the per-position evaluation.
+    is_odd = win >= 760
+    q = tl.maximum(win - 760, 0)
+    g = q // 24
+    sp = sign_ptr + g * 24
+    col = (q % 24) // 4
+    h0 = _column_sum(sp, xt_ptr, n_rows, rows, live, 0, sc, BLOCK)
+    h1 = _column_sum(sp, xt_ptr, n_rows, rows, live, 1, sc, BLOCK)
+    h2 = _column_sum(sp, xt_ptr, n_rows, rows, live, 2, sc, BLOCK)
+    h3 = _column_sum(sp, xt_ptr, n_rows, rows, live, 3, sc, BLOCK)
+    h4 = _column_sum(sp, xt_ptr, n_rows, rows, live, 4, sc, BLOCK)
+    h5 = _column_sum(sp, xt_ptr, n_rows, rows, live, 5, sc, BLOCK)
+    tsum = tl.abs(h0) + tl.abs(h1) + tl.abs(h2) + tl.abs(h3) + tl.abs(h4) + tl.abs(h5)
+    nneg = (h0 < 0).to(tl.int32) + (h1 < 0).to(tl.int32) + (h2 < 0).to(tl.int32)
+    nneg += (h3 < 0).to(tl.int32) + (h4 < 0).to(tl.int32) + (h5 < 0).to(tl.int32)
+    sig = tl.where(col == 0, h0, tl.where(col == 1, h1, tl.where(col == 2, h2, h3)))
+    sig = tl.where(col == 4, h4, tl.where(col == 5, h5, sig))
+    # The two least |σ| of the other five columns.
+    r1 = tl.full((BLOCK,), inf, sc.dtype)
+    r2 = tl.full((BLOCK,), inf, sc.dtype)
+    r1, r2 = _push_two_smallest(r1, r2, tl.where(col == 0, inf, tl.abs(h0)))
+    r1, r2 = _push_two_smallest(r1, r2, tl.where(col == 1, inf, tl.abs(h1)))
+    r1, r2 = _push_two_smallest(r1, r2, tl.where(col == 2, inf, tl.abs(h2)))
+    r1, r2 = _push_two_smallest(r1, r2, tl.where(col == 3, inf, tl.abs(h3)))
+    r1, r2 = _push_two_smallest(r1, r2, tl.where(col == 4, inf, tl.abs(h4)))
+    r1, r2 = _push_two_smallest(r1, r2, tl.where(col == 5, inf, tl.abs(h5)))
+    odd_top = tl.full((BLOCK,), -inf, sc.dtype)
+    odd_second = tl.full((BLOCK,), -inf, sc.dtype)
+    odd_k = tl.zeros((BLOCK,), dtype=tl.int32)
+    for j in tl.static_range(4):
+        k = 4 * col + j
+        xk = _coordinate(xt_ptr, n_rows, rows, live, k, sc)
+        sk = tl.load(sp + k, mask=live, other=0.0)
+        odd_top, odd_second, odd_k = _minus_three(
+            sig, r1, r2, xk, sk, tsum, nneg, odd_top, odd_second, odd_k, k
+        )
+    top = tl.where(is_odd, odd_top, top)
+    runner = tl.where(is_octad, octad_runner, tl.where(is_odd, odd_second, -inf))
+    second = tl.maximum(second, runner)
+    win = tl.where(is_odd, 760 + g * 24 + odd_k, win)
+    # Its index: the codeword is the coset's representative with the columns of ε = −1
+    # complemented, ε the sign-parity rule's best signs on the column sums with the −3 at k.
+    a = sig - 4.0 * tl.load(sp + odd_k, mask=live, other=0.0) * _coordinate(
+        xt_ptr, n_rows, rows, live, odd_k, sc
+    )
+    mask = _even_sign_mask(
+        tl.where(col == 0, a, h0),
+        tl.where(col == 1, a, h1),
+        tl.where(col == 2, a, h2),
+        tl.where(col == 3, a, h3),
+        tl.where(col == 4, a, h4),
+        tl.where(col == 5, a, h5),
+    )
+    word = tl.load(word_ptr + g * 64 + mask, mask=live, other=0)
+    odd_index = ODD_OFFSET + 24 * word + odd_k
+
+    index = tl.where(
+        win == 0,
+        _pair_index(xt_ptr, n_rows, rows, live, p1, p2, sc),
+        tl.where(is_octad, octad_index, odd_index),
+    )
+    certified = top - second > margin * 4.0 * abs_sum
+    flag = tl.where(finite, -1, -2)
+    tl.store(idx_ptr + rows, tl.where(certified & finite, index, flag), mask=store)
+    tl.store(win_ptr + rows, tl.where(certified & finite, win, flag), mask=store)
+    tl.store(gap_ptr + rows, top - second, mask=store)
+
+
+@triton.jit
 def _leech_search_kernel(
     xt_ptr,
-    scale_ptr,
     n_rows,
     octad_ptr,
     sign_ptr,
@@ -222,36 +340,85 @@ def _leech_search_kernel(
     BLOCK: tl.constexpr,
 ):
     # xt is the transposed input (24, n_rows): every coordinate load is coalesced. Each row is
-    # multiplied by its power-of-two scale as it is loaded (exact but for underflow, which the
-    # margin covers), so the sums stay far from overflow whatever the input's magnitude.
+    # multiplied by a power-of-two scale that brings its largest |xᵢ| into [½, 1) (exact but
+    # for underflow, which the margin covers), so the sums stay far from overflow whatever the
+    # input's magnitude; rows with a NaN or an infinite entry are flagged instead.
     rows = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     live = rows < n_rows
     inf = float("inf")
-    sc = tl.load(scale_ptr + rows, mask=live, other=1.0)
-    x0 = _coordinate(xt_ptr, n_rows, rows, live, 0, sc)
-    x1 = _coordinate(xt_ptr, n_rows, rows, live, 1, sc)
-    x2 = _coordinate(xt_ptr, n_rows, rows, live, 2, sc)
-    x3 = _coordinate(xt_ptr, n_rows, rows, live, 3, sc)
-    x4 = _coordinate(xt_ptr, n_rows, rows, live, 4, sc)
-    x5 = _coordinate(xt_ptr, n_rows, rows, live, 5, sc)
-    x6 = _coordinate(xt_ptr, n_rows, rows, live, 6, sc)
-    x7 = _coordinate(xt_ptr, n_rows, rows, live, 7, sc)
-    x8 = _coordinate(xt_ptr, n_rows, rows, live, 8, sc)
-    x9 = _coordinate(xt_ptr, n_rows, rows, live, 9, sc)
-    x10 = _coordinate(xt_ptr, n_rows, rows, live, 10, sc)
-    x11 = _coordinate(xt_ptr, n_rows, rows, live, 11, sc)
-    x12 = _coordinate(xt_ptr, n_rows, rows, live, 12, sc)
-    x13 = _coordinate(xt_ptr, n_rows, rows, live, 13, sc)
-    x14 = _coordinate(xt_ptr, n_rows, rows, live, 14, sc)
-    x15 = _coordinate(xt_ptr, n_rows, rows, live, 15, sc)
-    x16 = _coordinate(xt_ptr, n_rows, rows, live, 16, sc)
-    x17 = _coordinate(xt_ptr, n_rows, rows, live, 17, sc)
-    x18 = _coordinate(xt_ptr, n_rows, rows, live, 18, sc)
-    x19 = _coordinate(xt_ptr, n_rows, rows, live, 19, sc)
-    x20 = _coordinate(xt_ptr, n_rows, rows, live, 20, sc)
-    x21 = _coordinate(xt_ptr, n_rows, rows, live, 21, sc)
-    x22 = _coordinate(xt_ptr, n_rows, rows, live, 22, sc)
-    x23 = _coordinate(xt_ptr, n_rows, rows, live, 23, sc)
+    x0 = tl.load(xt_ptr + 0 * n_rows + rows, mask=live, other=0.0)
+    x1 = tl.load(xt_ptr + 1 * n_rows + rows, mask=live, other=0.0)
+    x2 = tl.load(xt_ptr + 2 * n_rows + rows, mask=live, other=0.0)
+    x3 = tl.load(xt_ptr + 3 * n_rows + rows, mask=live, other=0.0)
+    x4 = tl.load(xt_ptr + 4 * n_rows + rows, mask=live, other=0.0)
+    x5 = tl.load(xt_ptr + 5 * n_rows + rows, mask=live, other=0.0)
+    x6 = tl.load(xt_ptr + 6 * n_rows + rows, mask=live, other=0.0)
+    x7 = tl.load(xt_ptr + 7 * n_rows + rows, mask=live, other=0.0)
+    x8 = tl.load(xt_ptr + 8 * n_rows + rows, mask=live, other=0.0)
+    x9 = tl.load(xt_ptr + 9 * n_rows + rows, mask=live, other=0.0)
+    x10 = tl.load(xt_ptr + 10 * n_rows + rows, mask=live, other=0.0)
+    x11 = tl.load(xt_ptr + 11 * n_rows + rows, mask=live, other=0.0)
+    x12 = tl.load(xt_ptr + 12 * n_rows + rows, mask=live, other=0.0)
+    x13 = tl.load(xt_ptr + 13 * n_rows + rows, mask=live, other=0.0)
+    x14 = tl.load(xt_ptr + 14 * n_rows + rows, mask=live, other=0.0)
+    x15 = tl.load(xt_ptr + 15 * n_rows + rows, mask=live, other=0.0)
+    x16 = tl.load(xt_ptr + 16 * n_rows + rows, mask=live, other=0.0)
+    x17 = tl.load(xt_ptr + 17 * n_rows + rows, mask=live, other=0.0)
+    x18 = tl.load(xt_ptr + 18 * n_rows + rows, mask=live, other=0.0)
+    x19 = tl.load(xt_ptr + 19 * n_rows + rows, mask=live, other=0.0)
+    x20 = tl.load(xt_ptr + 20 * n_rows + rows, mask=live, other=0.0)
+    x21 = tl.load(xt_ptr + 21 * n_rows + rows, mask=live, other=0.0)
+    x22 = tl.load(xt_ptr + 22 * n_rows + rows, mask=live, other=0.0)
+    x23 = tl.load(xt_ptr + 23 * n_rows + rows, mask=live, other=0.0)
+    peak = tl.abs(x0)
+    peak = tl.maximum(peak, tl.abs(x1), propagate_nan=tl.PropagateNan.ALL)
+    peak = tl.maximum(peak, tl.abs(x2), propagate_nan=tl.PropagateNan.ALL)
+    peak = tl.maximum(peak, tl.abs(x3), propagate_nan=tl.PropagateNan.ALL)
+    peak = tl.maximum(peak, tl.abs(x4), propagate_nan=tl.PropagateNan.ALL)
+    peak = tl.maximum(peak, tl.abs(x5), propagate_nan=tl.PropagateNan.ALL)
+    peak = tl.maximum(peak, tl.abs(x6), propagate_nan=tl.PropagateNan.ALL)
+    peak = tl.maximum(peak, tl.abs(x7), propagate_nan=tl.PropagateNan.ALL)
+    peak = tl.maximum(peak, tl.abs(x8), propagate_nan=tl.PropagateNan.ALL)
+    peak = tl.maximum(peak, tl.abs(x9), propagate_nan=tl.PropagateNan.ALL)
+    peak = tl.maximum(peak, tl.abs(x10), propagate_nan=tl.PropagateNan.ALL)
+    peak = tl.maximum(peak, tl.abs(x11), propagate_nan=tl.PropagateNan.ALL)
+    peak = tl.maximum(peak, tl.abs(x12), propagate_nan=tl.PropagateNan.ALL)
+    peak = tl.maximum(peak, tl.abs(x13), propagate_nan=tl.PropagateNan.ALL)
+    peak = tl.maximum(peak, tl.abs(x14), propagate_nan=tl.PropagateNan.ALL)
+    peak = tl.maximum(peak, tl.abs(x15), propagate_nan=tl.PropagateNan.ALL)
+    peak = tl.maximum(peak, tl.abs(x16), propagate_nan=tl.PropagateNan.ALL)
+    peak = tl.maximum(peak, tl.abs(x17), propagate_nan=tl.PropagateNan.ALL)
+    peak = tl.maximum(peak, tl.abs(x18), propagate_nan=tl.PropagateNan.ALL)
+    peak = tl.maximum(peak, tl.abs(x19), propagate_nan=tl.PropagateNan.ALL)
+    peak = tl.maximum(peak, tl.abs(x20), propagate_nan=tl.PropagateNan.ALL)
+    peak = tl.maximum(peak, tl.abs(x21), propagate_nan=tl.PropagateNan.ALL)
+    peak = tl.maximum(peak, tl.abs(x22), propagate_nan=tl.PropagateNan.ALL)
+    peak = tl.maximum(peak, tl.abs(x23), propagate_nan=tl.PropagateNan.ALL)
+    sc, finite = _power_of_two_scale(peak)
+    x0 = x0 * sc
+    x1 = x1 * sc
+    x2 = x2 * sc
+    x3 = x3 * sc
+    x4 = x4 * sc
+    x5 = x5 * sc
+    x6 = x6 * sc
+    x7 = x7 * sc
+    x8 = x8 * sc
+    x9 = x9 * sc
+    x10 = x10 * sc
+    x11 = x11 * sc
+    x12 = x12 * sc
+    x13 = x13 * sc
+    x14 = x14 * sc
+    x15 = x15 * sc
+    x16 = x16 * sc
+    x17 = x17 * sc
+    x18 = x18 * sc
+    x19 = x19 * sc
+    x20 = x20 * sc
+    x21 = x21 * sc
+    x22 = x22 * sc
+    x23 = x23 * sc
 
     # Shape (±4², 0²²): the three largest |xᵢ| (a sorting network on running maxima).
     a1 = tl.zeros((BLOCK,), dtype=xt_ptr.dtype.element_ty)
@@ -367,110 +534,262 @@ def _leech_search_kernel(
             g5, b5, u20, u21, u22, u23, tsum, nneg, m1, m2, top, second, win, fam + 20
         )
 
-    # The winning family's runner-up. Octad: the second cheapest sign repair; the same walk
-    # gives the index bits of its best vector (the signs of x, the cheapest one flipped when
-    # an odd number are negative; the eighth sign follows from the parity).
-    is_octad = (win >= 1) & (win < 760)
-    o = tl.minimum(tl.maximum(win - 1, 0), 758)
-    total = tl.zeros((BLOCK,), dtype=xt_ptr.dtype.element_ty)
-    negs = tl.zeros((BLOCK,), dtype=tl.int32)
-    code = tl.zeros((BLOCK,), dtype=tl.int32)
-    least_at = tl.zeros((BLOCK,), dtype=tl.int32)
-    m1 = tl.full((BLOCK,), inf, xt_ptr.dtype.element_ty)
-    m2 = tl.full((BLOCK,), inf, xt_ptr.dtype.element_ty)
-    for t in tl.static_range(8):
-        pos = tl.load(octad_ptr + o * 8 + t, mask=live, other=0)
-        v = _coordinate(xt_ptr, n_rows, rows, live, pos, sc)
-        av = tl.abs(v)
-        total += av
-        neg = (v < 0).to(tl.int32)
-        negs += neg
-        code += neg * (64 >> t)
-        least_at = tl.where(av < m1, t, least_at)
-        m1, m2 = _push_two_smallest(m1, m2, av)
-    odd = (negs % 2) == 1
-    octad_runner = 2.0 * total - tl.where(odd, 4.0 * m2, 4.0 * (m1 + m2))
-    octad_index = OCTAD_OFFSET + 128 * o + (code ^ (odd.to(tl.int32) * (64 >> least_at)))
-    # (∓3, ±1²³): the four positions of the winning column one by one, each with its own
-    # runner-up (another sign pattern of the coset), as in the per-position evaluation.
-    is_odd = win >= 760
-    q = tl.maximum(win - 760, 0)
-    g = q // 24
-    sp = sign_ptr + g * 24
-    col = (q % 24) // 4
-    h0 = _column_sum(sp, xt_ptr, n_rows, rows, live, 0, sc, BLOCK)
-    h1 = _column_sum(sp, xt_ptr, n_rows, rows, live, 1, sc, BLOCK)
-    h2 = _column_sum(sp, xt_ptr, n_rows, rows, live, 2, sc, BLOCK)
-    h3 = _column_sum(sp, xt_ptr, n_rows, rows, live, 3, sc, BLOCK)
-    h4 = _column_sum(sp, xt_ptr, n_rows, rows, live, 4, sc, BLOCK)
-    h5 = _column_sum(sp, xt_ptr, n_rows, rows, live, 5, sc, BLOCK)
-    tsum = tl.abs(h0) + tl.abs(h1) + tl.abs(h2) + tl.abs(h3) + tl.abs(h4) + tl.abs(h5)
-    nneg = (h0 < 0).to(tl.int32) + (h1 < 0).to(tl.int32) + (h2 < 0).to(tl.int32)
-    nneg += (h3 < 0).to(tl.int32) + (h4 < 0).to(tl.int32) + (h5 < 0).to(tl.int32)
-    sig = tl.where(col == 0, h0, tl.where(col == 1, h1, tl.where(col == 2, h2, h3)))
-    sig = tl.where(col == 4, h4, tl.where(col == 5, h5, sig))
-    # The two least |σ| of the other five columns.
-    r1 = tl.full((BLOCK,), inf, xt_ptr.dtype.element_ty)
-    r2 = tl.full((BLOCK,), inf, xt_ptr.dtype.element_ty)
-    r1, r2 = _push_two_smallest(r1, r2, tl.where(col == 0, inf, tl.abs(h0)))
-    r1, r2 = _push_two_smallest(r1, r2, tl.where(col == 1, inf, tl.abs(h1)))
-    r1, r2 = _push_two_smallest(r1, r2, tl.where(col == 2, inf, tl.abs(h2)))
-    r1, r2 = _push_two_smallest(r1, r2, tl.where(col == 3, inf, tl.abs(h3)))
-    r1, r2 = _push_two_smallest(r1, r2, tl.where(col == 4, inf, tl.abs(h4)))
-    r1, r2 = _push_two_smallest(r1, r2, tl.where(col == 5, inf, tl.abs(h5)))
-    odd_top = tl.full((BLOCK,), -inf, xt_ptr.dtype.element_ty)
-    odd_second = tl.full((BLOCK,), -inf, xt_ptr.dtype.element_ty)
-    odd_k = tl.zeros((BLOCK,), dtype=tl.int32)
-    for j in tl.static_range(4):
-        k = 4 * col + j
-        xk = _coordinate(xt_ptr, n_rows, rows, live, k, sc)
-        sk = tl.load(sp + k, mask=live, other=0.0)
-        odd_top, odd_second, odd_k = _minus_three(
-            sig, r1, r2, xk, sk, tsum, nneg, odd_top, odd_second, odd_k, k
+    _finish_search(
+        xt_ptr, n_rows, rows, live, live, finite, sc, top, second, win, p1, p2, abs_sum, octad_ptr,
+        sign_ptr, word_ptr, idx_ptr, win_ptr, gap_ptr, margin, OCTAD_OFFSET, ODD_OFFSET, BLOCK,
+    )
+
+
+@triton.jit
+def _leech_search_redo_kernel(
+    xt_ptr,
+    n_rows,
+    octad_ptr,
+    sign_ptr,
+    word_ptr,
+    idx_ptr,
+    win_ptr,
+    gap_ptr,
+    margin,
+    OCTAD_OFFSET: tl.constexpr,
+    ODD_OFFSET: tl.constexpr,
+    ROWS: tl.constexpr,
+    LANES: tl.constexpr,
+):
+    # The same search in float64 for the rows a first pass left open (index −1), in place; a
+    # program whose rows are all decided does nothing. The open rows are few (near ties of the
+    # float32 pass) and scattered, so one row is spread over LANES = 128 lanes instead of one
+    # thread: lane l takes coset l and the octads l, l + 128, …, and the lanes' best values are
+    # reduced at the end. The latency of a program is then a few hundred operations rather
+    # than a whole row's walk, which is what a launch over a handful of rows costs.
+    rows = tl.program_id(0) * ROWS + tl.arange(0, ROWS)
+    live = rows < n_rows
+    todo = live & (tl.load(idx_ptr + rows, mask=live, other=0) == -1)
+    if tl.max(todo.to(tl.int32), axis=0) > 0:
+        inf = float("inf")
+        x0 = tl.load(xt_ptr + 0 * n_rows + rows, mask=todo, other=0.0).to(tl.float64)
+        x1 = tl.load(xt_ptr + 1 * n_rows + rows, mask=todo, other=0.0).to(tl.float64)
+        x2 = tl.load(xt_ptr + 2 * n_rows + rows, mask=todo, other=0.0).to(tl.float64)
+        x3 = tl.load(xt_ptr + 3 * n_rows + rows, mask=todo, other=0.0).to(tl.float64)
+        x4 = tl.load(xt_ptr + 4 * n_rows + rows, mask=todo, other=0.0).to(tl.float64)
+        x5 = tl.load(xt_ptr + 5 * n_rows + rows, mask=todo, other=0.0).to(tl.float64)
+        x6 = tl.load(xt_ptr + 6 * n_rows + rows, mask=todo, other=0.0).to(tl.float64)
+        x7 = tl.load(xt_ptr + 7 * n_rows + rows, mask=todo, other=0.0).to(tl.float64)
+        x8 = tl.load(xt_ptr + 8 * n_rows + rows, mask=todo, other=0.0).to(tl.float64)
+        x9 = tl.load(xt_ptr + 9 * n_rows + rows, mask=todo, other=0.0).to(tl.float64)
+        x10 = tl.load(xt_ptr + 10 * n_rows + rows, mask=todo, other=0.0).to(tl.float64)
+        x11 = tl.load(xt_ptr + 11 * n_rows + rows, mask=todo, other=0.0).to(tl.float64)
+        x12 = tl.load(xt_ptr + 12 * n_rows + rows, mask=todo, other=0.0).to(tl.float64)
+        x13 = tl.load(xt_ptr + 13 * n_rows + rows, mask=todo, other=0.0).to(tl.float64)
+        x14 = tl.load(xt_ptr + 14 * n_rows + rows, mask=todo, other=0.0).to(tl.float64)
+        x15 = tl.load(xt_ptr + 15 * n_rows + rows, mask=todo, other=0.0).to(tl.float64)
+        x16 = tl.load(xt_ptr + 16 * n_rows + rows, mask=todo, other=0.0).to(tl.float64)
+        x17 = tl.load(xt_ptr + 17 * n_rows + rows, mask=todo, other=0.0).to(tl.float64)
+        x18 = tl.load(xt_ptr + 18 * n_rows + rows, mask=todo, other=0.0).to(tl.float64)
+        x19 = tl.load(xt_ptr + 19 * n_rows + rows, mask=todo, other=0.0).to(tl.float64)
+        x20 = tl.load(xt_ptr + 20 * n_rows + rows, mask=todo, other=0.0).to(tl.float64)
+        x21 = tl.load(xt_ptr + 21 * n_rows + rows, mask=todo, other=0.0).to(tl.float64)
+        x22 = tl.load(xt_ptr + 22 * n_rows + rows, mask=todo, other=0.0).to(tl.float64)
+        x23 = tl.load(xt_ptr + 23 * n_rows + rows, mask=todo, other=0.0).to(tl.float64)
+        peak = tl.abs(x0)
+        peak = tl.maximum(peak, tl.abs(x1), propagate_nan=tl.PropagateNan.ALL)
+        peak = tl.maximum(peak, tl.abs(x2), propagate_nan=tl.PropagateNan.ALL)
+        peak = tl.maximum(peak, tl.abs(x3), propagate_nan=tl.PropagateNan.ALL)
+        peak = tl.maximum(peak, tl.abs(x4), propagate_nan=tl.PropagateNan.ALL)
+        peak = tl.maximum(peak, tl.abs(x5), propagate_nan=tl.PropagateNan.ALL)
+        peak = tl.maximum(peak, tl.abs(x6), propagate_nan=tl.PropagateNan.ALL)
+        peak = tl.maximum(peak, tl.abs(x7), propagate_nan=tl.PropagateNan.ALL)
+        peak = tl.maximum(peak, tl.abs(x8), propagate_nan=tl.PropagateNan.ALL)
+        peak = tl.maximum(peak, tl.abs(x9), propagate_nan=tl.PropagateNan.ALL)
+        peak = tl.maximum(peak, tl.abs(x10), propagate_nan=tl.PropagateNan.ALL)
+        peak = tl.maximum(peak, tl.abs(x11), propagate_nan=tl.PropagateNan.ALL)
+        peak = tl.maximum(peak, tl.abs(x12), propagate_nan=tl.PropagateNan.ALL)
+        peak = tl.maximum(peak, tl.abs(x13), propagate_nan=tl.PropagateNan.ALL)
+        peak = tl.maximum(peak, tl.abs(x14), propagate_nan=tl.PropagateNan.ALL)
+        peak = tl.maximum(peak, tl.abs(x15), propagate_nan=tl.PropagateNan.ALL)
+        peak = tl.maximum(peak, tl.abs(x16), propagate_nan=tl.PropagateNan.ALL)
+        peak = tl.maximum(peak, tl.abs(x17), propagate_nan=tl.PropagateNan.ALL)
+        peak = tl.maximum(peak, tl.abs(x18), propagate_nan=tl.PropagateNan.ALL)
+        peak = tl.maximum(peak, tl.abs(x19), propagate_nan=tl.PropagateNan.ALL)
+        peak = tl.maximum(peak, tl.abs(x20), propagate_nan=tl.PropagateNan.ALL)
+        peak = tl.maximum(peak, tl.abs(x21), propagate_nan=tl.PropagateNan.ALL)
+        peak = tl.maximum(peak, tl.abs(x22), propagate_nan=tl.PropagateNan.ALL)
+        peak = tl.maximum(peak, tl.abs(x23), propagate_nan=tl.PropagateNan.ALL)
+        sc, finite = _power_of_two_scale(peak)
+        x0 = x0 * sc
+        x1 = x1 * sc
+        x2 = x2 * sc
+        x3 = x3 * sc
+        x4 = x4 * sc
+        x5 = x5 * sc
+        x6 = x6 * sc
+        x7 = x7 * sc
+        x8 = x8 * sc
+        x9 = x9 * sc
+        x10 = x10 * sc
+        x11 = x11 * sc
+        x12 = x12 * sc
+        x13 = x13 * sc
+        x14 = x14 * sc
+        x15 = x15 * sc
+        x16 = x16 * sc
+        x17 = x17 * sc
+        x18 = x18 * sc
+        x19 = x19 * sc
+        x20 = x20 * sc
+        x21 = x21 * sc
+        x22 = x22 * sc
+        x23 = x23 * sc
+        a1 = tl.zeros((ROWS,), dtype=tl.float64)
+        a2 = tl.zeros((ROWS,), dtype=tl.float64)
+        a3 = tl.zeros((ROWS,), dtype=tl.float64)
+        abs_sum = tl.zeros((ROWS,), dtype=tl.float64)
+        p1 = tl.zeros((ROWS,), dtype=tl.int32)
+        p2 = tl.zeros((ROWS,), dtype=tl.int32)
+        a1, a2, a3, p1, p2, abs_sum = _running_top3(x0, 0, a1, a2, a3, p1, p2, abs_sum)
+        a1, a2, a3, p1, p2, abs_sum = _running_top3(x1, 1, a1, a2, a3, p1, p2, abs_sum)
+        a1, a2, a3, p1, p2, abs_sum = _running_top3(x2, 2, a1, a2, a3, p1, p2, abs_sum)
+        a1, a2, a3, p1, p2, abs_sum = _running_top3(x3, 3, a1, a2, a3, p1, p2, abs_sum)
+        a1, a2, a3, p1, p2, abs_sum = _running_top3(x4, 4, a1, a2, a3, p1, p2, abs_sum)
+        a1, a2, a3, p1, p2, abs_sum = _running_top3(x5, 5, a1, a2, a3, p1, p2, abs_sum)
+        a1, a2, a3, p1, p2, abs_sum = _running_top3(x6, 6, a1, a2, a3, p1, p2, abs_sum)
+        a1, a2, a3, p1, p2, abs_sum = _running_top3(x7, 7, a1, a2, a3, p1, p2, abs_sum)
+        a1, a2, a3, p1, p2, abs_sum = _running_top3(x8, 8, a1, a2, a3, p1, p2, abs_sum)
+        a1, a2, a3, p1, p2, abs_sum = _running_top3(x9, 9, a1, a2, a3, p1, p2, abs_sum)
+        a1, a2, a3, p1, p2, abs_sum = _running_top3(x10, 10, a1, a2, a3, p1, p2, abs_sum)
+        a1, a2, a3, p1, p2, abs_sum = _running_top3(x11, 11, a1, a2, a3, p1, p2, abs_sum)
+        a1, a2, a3, p1, p2, abs_sum = _running_top3(x12, 12, a1, a2, a3, p1, p2, abs_sum)
+        a1, a2, a3, p1, p2, abs_sum = _running_top3(x13, 13, a1, a2, a3, p1, p2, abs_sum)
+        a1, a2, a3, p1, p2, abs_sum = _running_top3(x14, 14, a1, a2, a3, p1, p2, abs_sum)
+        a1, a2, a3, p1, p2, abs_sum = _running_top3(x15, 15, a1, a2, a3, p1, p2, abs_sum)
+        a1, a2, a3, p1, p2, abs_sum = _running_top3(x16, 16, a1, a2, a3, p1, p2, abs_sum)
+        a1, a2, a3, p1, p2, abs_sum = _running_top3(x17, 17, a1, a2, a3, p1, p2, abs_sum)
+        a1, a2, a3, p1, p2, abs_sum = _running_top3(x18, 18, a1, a2, a3, p1, p2, abs_sum)
+        a1, a2, a3, p1, p2, abs_sum = _running_top3(x19, 19, a1, a2, a3, p1, p2, abs_sum)
+        a1, a2, a3, p1, p2, abs_sum = _running_top3(x20, 20, a1, a2, a3, p1, p2, abs_sum)
+        a1, a2, a3, p1, p2, abs_sum = _running_top3(x21, 21, a1, a2, a3, p1, p2, abs_sum)
+        a1, a2, a3, p1, p2, abs_sum = _running_top3(x22, 22, a1, a2, a3, p1, p2, abs_sum)
+        a1, a2, a3, p1, p2, abs_sum = _running_top3(x23, 23, a1, a2, a3, p1, p2, abs_sum)
+        lane = tl.arange(0, LANES)
+        lane_top = tl.full((ROWS, LANES), -inf, tl.float64)
+        lane_second = tl.full((ROWS, LANES), -inf, tl.float64)
+        lane_win = tl.zeros((ROWS, LANES), dtype=tl.int32)
+        # Octads l + 128i (759 of them): as in the row-per-thread kernel.
+        for i in tl.static_range(6):
+            o = lane + LANES * i
+            valid = o < 759
+            total = tl.zeros((ROWS, LANES), dtype=tl.float64)
+            negs = tl.zeros((ROWS, LANES), dtype=tl.int32)
+            least = tl.full((ROWS, LANES), inf, tl.float64)
+            for t in tl.static_range(8):
+                pos = tl.load(octad_ptr + o * 8 + t, mask=valid, other=0)
+                v = tl.load(xt_ptr + pos[None, :] * n_rows + rows[:, None],
+                            mask=todo[:, None] & valid[None, :], other=0.0).to(tl.float64) * sc[:, None]
+                av = tl.abs(v)
+                total += av
+                negs += (v < 0).to(tl.int32)
+                least = tl.minimum(least, av)
+            best = 2.0 * total - tl.where((negs % 2) == 1, 4.0 * least, 0.0)
+            best = tl.where(valid[None, :], best, -inf)
+            lane_top, lane_second, lane_win = _update_best(
+                lane_top, lane_second, lane_win, best, (o + 1)[None, :] + tl.zeros((ROWS, LANES), tl.int32)
+            )
+        # Coset l of the even column complements.
+        sp = sign_ptr + lane * 24
+        u0 = x0[:, None] * tl.load(sp + 0)[None, :]
+        u1 = x1[:, None] * tl.load(sp + 1)[None, :]
+        u2 = x2[:, None] * tl.load(sp + 2)[None, :]
+        u3 = x3[:, None] * tl.load(sp + 3)[None, :]
+        u4 = x4[:, None] * tl.load(sp + 4)[None, :]
+        u5 = x5[:, None] * tl.load(sp + 5)[None, :]
+        u6 = x6[:, None] * tl.load(sp + 6)[None, :]
+        u7 = x7[:, None] * tl.load(sp + 7)[None, :]
+        u8 = x8[:, None] * tl.load(sp + 8)[None, :]
+        u9 = x9[:, None] * tl.load(sp + 9)[None, :]
+        u10 = x10[:, None] * tl.load(sp + 10)[None, :]
+        u11 = x11[:, None] * tl.load(sp + 11)[None, :]
+        u12 = x12[:, None] * tl.load(sp + 12)[None, :]
+        u13 = x13[:, None] * tl.load(sp + 13)[None, :]
+        u14 = x14[:, None] * tl.load(sp + 14)[None, :]
+        u15 = x15[:, None] * tl.load(sp + 15)[None, :]
+        u16 = x16[:, None] * tl.load(sp + 16)[None, :]
+        u17 = x17[:, None] * tl.load(sp + 17)[None, :]
+        u18 = x18[:, None] * tl.load(sp + 18)[None, :]
+        u19 = x19[:, None] * tl.load(sp + 19)[None, :]
+        u20 = x20[:, None] * tl.load(sp + 20)[None, :]
+        u21 = x21[:, None] * tl.load(sp + 21)[None, :]
+        u22 = x22[:, None] * tl.load(sp + 22)[None, :]
+        u23 = x23[:, None] * tl.load(sp + 23)[None, :]
+        g0 = u0 + u1 + u2 + u3
+        g1 = u4 + u5 + u6 + u7
+        g2 = u8 + u9 + u10 + u11
+        g3 = u12 + u13 + u14 + u15
+        g4 = u16 + u17 + u18 + u19
+        g5 = u20 + u21 + u22 + u23
+        b0 = tl.abs(g0)
+        b1 = tl.abs(g1)
+        b2 = tl.abs(g2)
+        b3 = tl.abs(g3)
+        b4 = tl.abs(g4)
+        b5 = tl.abs(g5)
+        tsum = b0 + b1 + b2 + b3 + b4 + b5
+        nneg = (g0 < 0).to(tl.int32) + (g1 < 0).to(tl.int32) + (g2 < 0).to(tl.int32)
+        nneg += (g3 < 0).to(tl.int32) + (g4 < 0).to(tl.int32) + (g5 < 0).to(tl.int32)
+        m1 = tl.minimum(b0, b1)
+        m2 = tl.maximum(b0, b1)
+        m1, m2 = _push_two_smallest(m1, m2, b2)
+        m1, m2 = _push_two_smallest(m1, m2, b3)
+        m1, m2 = _push_two_smallest(m1, m2, b4)
+        m1, m2 = _push_two_smallest(m1, m2, b5)
+        fam = (760 + lane * 24)[None, :] + tl.zeros((ROWS, LANES), tl.int32)
+        lane_top, lane_second, lane_win = _odd_column(
+            g0, b0, u0, u1, u2, u3, tsum, nneg, m1, m2, lane_top, lane_second, lane_win,
+            fam + 0,
         )
-    top = tl.where(is_odd, odd_top, top)
-    runner = tl.where(is_octad, octad_runner, tl.where(is_odd, odd_second, -inf))
-    second = tl.maximum(second, runner)
-    win = tl.where(is_odd, 760 + g * 24 + odd_k, win)
-    # Its index: the codeword is the coset's representative with the columns of ε = −1
-    # complemented, ε the sign-parity rule's best signs on the column sums with the −3 at k.
-    a = sig - 4.0 * tl.load(sp + odd_k, mask=live, other=0.0) * _coordinate(
-        xt_ptr, n_rows, rows, live, odd_k, sc
-    )
-    mask = _even_sign_mask(
-        tl.where(col == 0, a, h0),
-        tl.where(col == 1, a, h1),
-        tl.where(col == 2, a, h2),
-        tl.where(col == 3, a, h3),
-        tl.where(col == 4, a, h4),
-        tl.where(col == 5, a, h5),
-    )
-    word = tl.load(word_ptr + g * 64 + mask, mask=live, other=0)
-    odd_index = ODD_OFFSET + 24 * word + odd_k
+        lane_top, lane_second, lane_win = _odd_column(
+            g1, b1, u4, u5, u6, u7, tsum, nneg, m1, m2, lane_top, lane_second, lane_win,
+            fam + 4,
+        )
+        lane_top, lane_second, lane_win = _odd_column(
+            g2, b2, u8, u9, u10, u11, tsum, nneg, m1, m2, lane_top, lane_second, lane_win,
+            fam + 8,
+        )
+        lane_top, lane_second, lane_win = _odd_column(
+            g3, b3, u12, u13, u14, u15, tsum, nneg, m1, m2, lane_top, lane_second, lane_win,
+            fam + 12,
+        )
+        lane_top, lane_second, lane_win = _odd_column(
+            g4, b4, u16, u17, u18, u19, tsum, nneg, m1, m2, lane_top, lane_second, lane_win,
+            fam + 16,
+        )
+        lane_top, lane_second, lane_win = _odd_column(
+            g5, b5, u20, u21, u22, u23, tsum, nneg, m1, m2, lane_top, lane_second, lane_win,
+            fam + 20,
+        )
+        # Across lanes: the best value, its family (the least one on exact ties, which are
+        # not certified anyway), and the best value of every other family.
+        best_lane = tl.max(lane_top, axis=1)
+        is_best = lane_top == best_lane[:, None]
+        win_lane = tl.min(tl.where(is_best, lane_win, 1 << 30), axis=1)
+        ties = tl.sum(is_best.to(tl.int32), axis=1) > 1
+        others = tl.max(tl.where(is_best, -inf, lane_top), axis=1)
+        second_lane = tl.maximum(tl.max(lane_second, axis=1), others)
+        second_lane = tl.where(ties, best_lane, second_lane)
+        # With the shape (±4², 0²²) (family 0, which wins exact ties as in the other kernel).
+        take = best_lane > 4.0 * (a1 + a2)
+        top = tl.maximum(4.0 * (a1 + a2), best_lane)
+        second = tl.maximum(tl.maximum(4.0 * (a1 + a3), second_lane), tl.minimum(4.0 * (a1 + a2), best_lane))
+        win = tl.where(take, win_lane, 0)
+        _finish_search(
+            xt_ptr, n_rows, rows, todo, todo, finite, sc, top, second, win, p1, p2, abs_sum, octad_ptr,
+            sign_ptr, word_ptr, idx_ptr, win_ptr, gap_ptr, margin, OCTAD_OFFSET, ODD_OFFSET, ROWS,
+        )
 
-    index = tl.where(
-        win == 0,
-        _pair_index(xt_ptr, n_rows, rows, live, p1, p2, sc),
-        tl.where(is_octad, octad_index, odd_index),
-    )
-    certified = top - second > margin * 4.0 * abs_sum
-    tl.store(idx_ptr + rows, tl.where(certified, index, -1), mask=live)
-    tl.store(win_ptr + rows, tl.where(certified, win, -1), mask=live)
-    tl.store(gap_ptr + rows, top - second, mask=live)
 
-
-#: Exponent bias and mantissa width of the search dtypes (for the power-of-two row scales).
-_FLOAT_LAYOUT = {torch.float32: (127, 23, torch.int32), torch.float64: (1023, 52, torch.int64)}
-
-
-def _row_scales(x: torch.Tensor) -> torch.Tensor:
-    """``2^−e`` per row with ``max |xᵢ| = f·2^e``, ``f ∈ [½, 1)`` (1 for zero rows): the exact
-    scaling that brings each row's largest coordinate into [½, 1). The exponent is clamped to
-    the dtype's normal range; the scale is built from its bits, not by a power function."""
-    bias, mantissa, int_dtype = _FLOAT_LAYOUT[x.dtype]
-    _, exponent = torch.frexp(x.abs().amax(dim=1))
-    field = (bias - exponent.clamp(2 - bias, bias - 1)).to(int_dtype)
-    return (field << mantissa).view(x.dtype)
+_SEARCH_DTYPES = (torch.float32, torch.float64)
+#: Launch of the float64 second pass: rows per program and warps (a row spans 128 lanes).
+_REDO_ROWS = 2
+_REDO_WARPS = 4
 
 
 def leech_search(
@@ -481,22 +800,26 @@ def leech_search(
     margin: float,
     block: int = 128,
     num_warps: int = 2,
+    redo: tuple[torch.Tensor, float] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Index of the nearest Leech minimal vector of each row of ``x`` (N, 24), or −1 where the
-    winner is not certified.
+    """Index of the nearest Leech minimal vector of each row of ``x`` (N, 24), −1 where the
+    winner is not certified, −2 where the row has a NaN or an infinite entry.
 
     The arithmetic is in ``x``'s dtype (float32 or float64) on the rows scaled by exact powers
     of two; ``margin`` is the relative certification margin that covers its rounding
     (:data:`.lattice_ops._SEARCH_MARGINS`). ``octad_positions`` (759, 8) int32 are the
     octads' coordinates, ``coset_signs`` (128, 24) the coset representatives' signs,
     ``word_index`` (128, 64) int32 the codeword index of each coset and even column mask.
-    Returns the int32 indices (the order of :func:`leechkit.lattice.quantizers.index_to_vector`),
-    the int32 winning families (0: shape (±4²), ``1 + o``: octad ``o``, ``760 + 24g + k``:
-    coset ``g``, position ``k``; −1 where uncertified) and the gaps between the best value and
-    the runner-up (float64, of the scaled rows). ``block`` rows per program (a power of two)
-    and ``num_warps`` set the launch (``benchmarks/bench_gpu.py --sweep`` times the choices).
+    With ``redo = (float64 coset signs, float64 margin)`` the rows left open are searched again
+    in float64 by a second launch (lane-parallel, on the same transposed copy; no host
+    synchronisation between the two). Returns the int32 indices (the order of
+    :func:`leechkit.lattice.quantizers.index_to_vector`), the int32 winning families (0:
+    shape (±4²), ``1 + o``: octad ``o``, ``760 + 24g + k``: coset ``g``, position ``k``; −1
+    where uncertified, −2 where not finite) and the gaps between the best value and the
+    runner-up (float64, of the scaled rows). ``block`` rows per program (a power of two) and
+    ``num_warps`` set the launch (``benchmarks/bench_gpu.py --sweep`` times the choices).
     """
-    if x.dtype not in _FLOAT_LAYOUT:
+    if x.dtype not in _SEARCH_DTYPES:
         raise TypeError(f"x must be float32 or float64, got {x.dtype}")
     if x.ndim != 2 or x.shape[1] != 24:
         raise ValueError(f"x must have shape (N, 24), got {tuple(x.shape)}")
@@ -507,22 +830,20 @@ def leech_search(
     idx = torch.empty(n, dtype=torch.int32, device=x.device)
     win = torch.empty(n, dtype=torch.int32, device=x.device)
     gap = torch.empty(n, dtype=torch.float64, device=x.device)
+    offsets = {"OCTAD_OFFSET": SHAPE_OFFSETS[1], "ODD_OFFSET": SHAPE_OFFSETS[2]}
+    signs = coset_signs if coset_signs.dtype == x.dtype else coset_signs.to(x.dtype)
     _leech_search_kernel[(triton.cdiv(n, block),)](
-        xt,
-        _row_scales(x),
-        n,
-        octad_positions,
-        coset_signs if coset_signs.dtype == x.dtype else coset_signs.to(x.dtype),
-        word_index,
-        idx,
-        win,
-        gap,
-        margin,
-        OCTAD_OFFSET=SHAPE_OFFSETS[1],
-        ODD_OFFSET=SHAPE_OFFSETS[2],
-        BLOCK=block,
-        num_warps=num_warps,
-    )
+        xt, n, octad_positions, signs, word_index, idx, win, gap, margin,
+        BLOCK=block, num_warps=num_warps, **offsets,
+    )  # fmt: skip
+    if redo is not None:
+        signs64, margin64 = redo
+        if signs64.dtype != torch.float64:
+            raise TypeError(f"the second pass needs float64 coset signs, got {signs64.dtype}")
+        _leech_search_redo_kernel[(triton.cdiv(n, _REDO_ROWS),)](
+            xt, n, octad_positions, signs64, word_index, idx, win, gap, margin64,
+            ROWS=_REDO_ROWS, LANES=128, num_warps=_REDO_WARPS, **offsets,
+        )  # fmt: skip
     return idx, win, gap
 
 
@@ -831,13 +1152,19 @@ def launch_signatures() -> list[tuple[triton.runtime.JITFunction, dict[str, str]
     out: list[tuple[triton.runtime.JITFunction, dict[str, str], dict[str, object], int]] = []
     for dt in ("fp32", "fp64"):
         search = {
-            "xt_ptr": f"*{dt}", "scale_ptr": f"*{dt}", "n_rows": "i32", "octad_ptr": "*i32",
-            "sign_ptr": f"*{dt}", "word_ptr": "*i32", "idx_ptr": "*i32", "win_ptr": "*i32",
-            "gap_ptr": "*fp64", "margin": "fp32", "OCTAD_OFFSET": "constexpr",
-            "ODD_OFFSET": "constexpr", "BLOCK": "constexpr",
+            "xt_ptr": f"*{dt}", "n_rows": "i32", "octad_ptr": "*i32", "sign_ptr": f"*{dt}",
+            "word_ptr": "*i32", "idx_ptr": "*i32", "win_ptr": "*i32", "gap_ptr": "*fp64",
+            "margin": "fp32", "OCTAD_OFFSET": "constexpr", "ODD_OFFSET": "constexpr",
+            "BLOCK": "constexpr",
         }  # fmt: skip
-        constants = {"OCTAD_OFFSET": SHAPE_OFFSETS[1], "ODD_OFFSET": SHAPE_OFFSETS[2], "BLOCK": search_block}
-        out.append((_leech_search_kernel, search, constants, search_warps))
+        offsets = {"OCTAD_OFFSET": SHAPE_OFFSETS[1], "ODD_OFFSET": SHAPE_OFFSETS[2]}
+        out.append((_leech_search_kernel, search, {**offsets, "BLOCK": search_block}, search_warps))
+        if dt == "fp32":  # the second pass follows float32 first passes only
+            redo = {**search, "sign_ptr": "*fp64", "margin": "fp64"}
+            redo.update({"ROWS": "constexpr", "LANES": "constexpr"})
+            del redo["BLOCK"]
+            constants = {**offsets, "ROWS": _REDO_ROWS, "LANES": 128}
+            out.append((_leech_search_redo_kernel, redo, constants, _REDO_WARPS))
         e8 = {
             "x_ptr": f"*{dt}", "out_ptr": f"*{dt}", "tie_ptr": "*i1", "n_rows": "i32",
             "near_tie": "fp32", "BLOCK": "constexpr",

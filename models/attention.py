@@ -118,6 +118,39 @@ class LatticeAttention(nn.Module):
         if self.mode == "e8_bias":
             self.register_buffer("head_directions", e8_head_directions(self.n_head))
             self.head_scales = nn.Parameter(torch.zeros(self.n_head))
+        self._derive_frozen_weights()
+
+    def _derive_frozen_weights(self) -> None:
+        """Non-persistent buffers derived from the frozen matrices, which let every mode compute
+        its queries, keys and values with one ``F.linear`` (few kernel launches per layer).
+
+        ``"rotate"``: ``kernel_t = Kᵀ`` (a row block ``W_b`` of the query/key weight becomes
+        ``Kᵀ W_b``). ``"conway"``: the frozen (2·d_model, d_model) query/key weight
+        ``[B(K)ᵀ; B(gᵀK)ᵀ]`` with ``B(·)`` block-diagonal, and zeros for their bias.
+        ``"e8_bias"``: the (3·d_model, n_head) matrix ``U`` whose column ``h`` holds ``u_h`` in
+        the first 8 query rows of head ``h`` and zeros elsewhere. Recomputed when a state dict
+        is loaded.
+        """
+        d = self.proj.in_features
+        if self.mode == "rotate":
+            self.register_buffer("kernel_t", self.kernel.T.contiguous(), persistent=False)
+        if self.mode == "conway":
+            blocks = d // self.block
+            frozen = torch.cat([torch.block_diag(*[self.kernel.T] * blocks),
+                                torch.block_diag(*[self.key_kernel.T] * blocks)])
+            self.register_buffer("frozen_qk_weight", frozen, persistent=False)
+            self.register_buffer("frozen_qk_bias", frozen.new_zeros(2 * d), persistent=False)
+        if self.mode == "e8_bias":
+            u = self.head_directions
+            lift = u.new_zeros(3 * d, self.n_head)
+            for h in range(self.n_head):
+                lift[h * self.head_dim : h * self.head_dim + 8, h] = u[h]
+            self.register_buffer("direction_lift", lift, persistent=False)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        with torch.no_grad():
+            self._derive_frozen_weights()
 
     def _heads(self, t: torch.Tensor) -> torch.Tensor:
         b, n, _ = t.shape
@@ -140,47 +173,49 @@ class LatticeAttention(nn.Module):
         tuple of torch.Tensor
             ``(q, k, v)``; in ``"e8_bias"`` mode ``q`` carries the bias (module docstring).
         """
-        # The kernels act on n-D blocks of the (B, T, d_model) tensors before the head split:
-        # head_dim is a multiple of n, so the blocks of a head are the same either way.
-        if self.mode in ("frozen_qk", "conway"):
+        if self.mode == "frozen_qk":
+            # head_dim is a multiple of n, so the n-D blocks of a head are the same before and
+            # after the head split.
             q = self._blockwise(x, self.kernel)
-            k = q if self.mode == "frozen_qk" else self._blockwise(x, self.key_kernel)
-            return self._heads(q), self._heads(k), self._heads(self.value(x))
-        if self.mode == "e8_bias":
-            weight, bias = self._e8_bias_projection(x.dtype)
-            qkv = F.linear(x, weight, bias)
-        else:
-            qkv = self.qkv(x)
-        q, k, v = qkv.split(x.shape[-1], dim=2)
-        if self.mode == "rotate":
-            q, k = self._blockwise(q, self.kernel), self._blockwise(k, self.kernel)
+            return self._heads(q), self._heads(q), self._heads(self.value(x))
+        weight, bias = self._qkv_projection()
+        q, k, v = F.linear(x, weight, bias).split(x.shape[-1], dim=2)
         return self._heads(q), self._heads(k), self._heads(v)
 
-    def _e8_bias_projection(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The ``qkv`` weight and bias with the E8 bias folded into the query rows.
+    def _qkv_projection(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The (3·d_model, d_model) weight and the bias of the layer's query/key/value map.
 
-        ``q_h ↦ M_h q_h`` with ``M_h = I + β_h √d (u_h ⊕ 0)(u_h ⊕ 0)ᵀ`` adds
-        ``β_h (q[:8]·u_h)(k[:8]·u_h)`` to ``q·k/√d``; ``M_h`` is symmetric, so the query rows
-        become ``M_h W_h`` (a rank-one change of each head's first 8 rows) and the bias
-        ``M_h b_h``. Built at every call from the live parameters (a few matrix rows), so the
-        activations take exactly the vanilla path.
+        The lattice maps are linear in the input, so they are folded into this weight, built
+        from the live parameters at each call (a few small matrix products on the weights
+        instead of extra passes over the activations):
+
+        - ``"rotate"``: ``q_b ↦ q_b K`` on every n-block is ``W_b ↦ Kᵀ W_b`` on the
+          corresponding rows of the query and key weight;
+        - ``"conway"``: the frozen block-diagonal query/key rows above the learned value rows;
+        - ``"e8_bias"``: ``q_h ↦ M_h q_h`` with ``M_h = I + β_h √d (u_h ⊕ 0)(u_h ⊕ 0)ᵀ`` adds
+          ``β_h (q[:8]·u_h)(k[:8]·u_h)`` to ``q·k/√d``; ``M_h`` is symmetric, so the query rows
+          become ``M_h W_h``: ``W + U diag(β√d) Uᵀ W`` with the lift ``U`` of the directions,
+          which leaves the key and value rows unchanged (their rows of ``U`` are zero).
         """
-        w = self.qkv.weight
-        bias = self.qkv.bias
-        if not torch.is_autocast_enabled():
-            w = w.to(dtype)
-            bias = bias.to(dtype) if bias is not None else None
-        d = w.shape[1]
-        u = self.head_directions.to(w.dtype)
-        s = self.head_scales.to(w.dtype) * math.sqrt(self.head_dim)
-        wq = w[:d].view(self.n_head, self.head_dim, d)
-        top = wq[:, :8] + (s[:, None] * u)[:, :, None] * torch.einsum("hi,hid->hd", u, wq[:, :8])[:, None, :]
-        weight = torch.cat([torch.cat([top, wq[:, 8:]], dim=1).reshape(d, d), w[d:]])
-        if bias is not None:
-            bq = bias[:d].view(self.n_head, self.head_dim)
-            btop = bq[:, :8] + (s[:, None] * u) * (u * bq[:, :8]).sum(-1, keepdim=True)
-            bias = torch.cat([torch.cat([btop, bq[:, 8:]], dim=1).reshape(d), bias[d:]])
-        return weight, bias
+        if self.mode == "conway":
+            bias = None if self.value.bias is None else torch.cat([self.frozen_qk_bias, self.value.bias])
+            return torch.cat([self.frozen_qk_weight, self.value.weight]), bias
+        w, bias = self.qkv.weight, self.qkv.bias
+        if self.mode == "rotate":
+            d = w.shape[1]
+            w_qk, w_v = w.split([2 * d, d])
+            rotated = torch.matmul(self.kernel_t, w_qk.view(-1, self.block, d)).view(2 * d, d)
+            w = torch.cat([rotated, w_v])
+            if bias is not None:
+                b_qk, b_v = bias.split([2 * d, d])
+                bias = torch.cat([(b_qk.view(-1, self.block) @ self.kernel).view(-1), b_v])
+        elif self.mode == "e8_bias":
+            lift = self.direction_lift
+            scaled = lift * (self.head_scales * math.sqrt(self.head_dim))
+            w = torch.addmm(w, scaled, lift.T @ w)
+            if bias is not None:
+                bias = torch.addmv(bias, scaled, lift.T @ bias)
+        return w, bias
 
     @staticmethod
     def _mask(t_q: int, t_k: int, device: torch.device) -> torch.Tensor:

@@ -342,9 +342,13 @@ def nearest_minimal_vector(
     rows = _rows(x, lattice)
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be positive, got {chunk_size}")
-    if not bool(torch.isfinite(rows).all()):
-        raise ValueError("x contains NaN or infinite entries")
-    idx = _search_rows(rows, lattice, chunk_size).reshape(x.shape[:-1])
+    if lattice == "leech" and _triton_ready(rows):
+        idx = _fused_search(rows, _tables(lattice, rows.device))  # the kernel checks finiteness
+    else:
+        if not bool(torch.isfinite(rows).all()):
+            raise ValueError("x contains NaN or infinite entries")
+        idx = _search_rows(rows, lattice, chunk_size)
+    idx = idx.reshape(x.shape[:-1])
     out = [idx]
     if return_vectors or return_cosines:
         vecs = _vectors(lattice, x.device, x.dtype)[idx]
@@ -406,28 +410,33 @@ def _device_search(rows: torch.Tensor, lattice: str, chunk_size: int) -> torch.T
 
 
 def _fused_search(rows: torch.Tensor, t: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Leech indices of the rows (N, 24) by the fused kernel, which also scales the rows and
-    finds the index. Rows of float32 or narrower data (widened to float32 exactly) are
-    searched in float32 first; the few that its wider margin leaves open (about 0.3 % of
-    Gaussian rows) are searched again in float64, and those still open on the CPU."""
+    """Leech indices of the rows (N, 24) by the fused kernels, which also scale the rows, flag
+    non-finite ones and find the index. Rows of float32 or narrower data (widened to float32
+    exactly) are searched in float32 first; the few that its wider margin leaves open (about
+    0.3 % of Gaussian rows) are searched again in float64 by a second, lane-parallel launch
+    queued right behind it, and the host synchronises once per launch chunk: to send the rows
+    still open (exact ties) to the CPU, or to report non-finite input.
+
+    Raises
+    ------
+    ValueError
+        A row has a NaN or an infinite entry.
+    """
     kernels = _triton_kernels()
-
-    def search(x: torch.Tensor) -> torch.Tensor:
-        signs = t["float_signs"] if x.dtype == torch.float64 else t["float_signs32"]
-        margin = _SEARCH_MARGINS[x.dtype]
-        return kernels.leech_search(x, t["octad_positions"], signs, t["word_index32"], margin)[0]
-
     idx = torch.empty(rows.shape[0], dtype=torch.int64, device=rows.device)
     for start in range(0, rows.shape[0], _FUSED_ROWS):
         part = rows[start : start + _FUSED_ROWS]
-        wide = part.dtype == torch.float64
-        got = search(part if wide else part.float())
-        unsure = torch.nonzero(got < 0).flatten()
-        if unsure.numel() and not wide:
-            redo = search(part[unsure].double())
-            got[unsure] = redo
-            unsure = unsure[redo < 0]
-        if unsure.numel():
+        if part.dtype == torch.float64:
+            args = (t["float_signs"], _MARGIN, None)
+        else:
+            part = part.float()
+            args = (t["float_signs32"], _SEARCH_MARGINS[torch.float32], (t["float_signs"], _MARGIN))
+        signs, margin, redo = args
+        got = kernels.leech_search(part, t["octad_positions"], signs, t["word_index32"], margin, redo=redo)[0]
+        if bool((got < 0).any()):
+            if bool((got == -2).any()):
+                raise ValueError("x contains NaN or infinite entries")
+            unsure = torch.nonzero(got < 0).flatten()
             exact = _numba_search(part[unsure].double().cpu().numpy(), "leech")
             got[unsure] = torch.as_tensor(exact, dtype=got.dtype, device=rows.device)
         idx[start : start + _FUSED_ROWS] = got

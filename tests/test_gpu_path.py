@@ -175,7 +175,8 @@ INTERPRETED = textwrap.dedent(
     x32 = xt.float()
     ref32, cert32 = ops._leech_scores(x32.double(), t)
     exact32 = torch.as_tensor(numba_search(x32.double().numpy(), "leech"))
-    i32, w32, _ = K.leech_search(x32, *tables, ops._SEARCH_MARGINS[torch.float32])
+    tables32 = (t["octad_positions"], t["float_signs32"], t["word_index32"])
+    i32, w32, _ = K.leech_search(x32, *tables32, ops._SEARCH_MARGINS[torch.float32])
     ok = w32 >= 0
     assert not (ok & ~cert32).any() and torch.equal(w32.long()[ok], ref32[ok]), "float32 search differs"
     assert torch.equal(i32.long()[ok], exact32[ok]), "float32 indices differ"
@@ -191,6 +192,26 @@ INTERPRETED = textwrap.dedent(
     want = torch.as_tensor(numba_search(mixed.double().numpy(), "leech"))
     sure = im >= 0
     assert sure.float().mean() > 0.5 and torch.equal(im.long()[sure], want[sure]), "underflow rows differ"
+    # The float64 second pass (lane-parallel, queued behind the float32 pass) decides the rows
+    # the float32 pass left open exactly as the float64 kernel does, near ties included.
+    a, b = rng.integers(0, len(v), (2, 8))
+    close = torch.as_tensor(0.5 * (v[a] + v[b]) + 1e-6 * rng.standard_normal((8, 24))).float()
+    both = torch.cat([x32, close])
+    redo = (t["float_signs"], ops._MARGIN)
+    i2p, w2p, _ = K.leech_search(both, *tables32, ops._SEARCH_MARGINS[torch.float32], redo=redo)
+    i64, w64, _ = K.leech_search(both.double(), *tables, ops._MARGIN)
+    first, _, _ = K.leech_search(both, *tables32, ops._SEARCH_MARGINS[torch.float32])
+    assert ((first == -1) & (i64 >= 0)).sum() >= 4, "the second pass had nothing to decide"
+    assert torch.equal(i2p, i64) and torch.equal(w2p, w64), "second pass differs from float64"
+    # Rows with a NaN or an infinite entry are flagged −2, the others unchanged.
+    bad = x32.clone()
+    bad[3, 5], bad[7, 0], bad[9, 23] = float("nan"), float("inf"), -float("inf")
+    ib, wb, _ = K.leech_search(bad, *tables32, ops._SEARCH_MARGINS[torch.float32], redo=redo)
+    flagged = torch.zeros(len(bad), dtype=torch.bool)
+    flagged[[3, 7, 9]] = True
+    assert bool((ib[flagged] == -2).all()) and bool((wb[flagged] == -2).all()), "non-finite rows not flagged"
+    assert torch.equal(ib[~flagged], K.leech_search(x32, *tables32, ops._SEARCH_MARGINS[torch.float32],
+                                                    redo=redo)[0][~flagged])
     # The chain used on CUDA (float32, then float64 for the rows left open, then the CPU):
     # every index is the exact search's, ties and all.
     assert torch.equal(ops._fused_search(x32, t), exact32), "chained search differs"

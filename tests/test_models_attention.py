@@ -163,3 +163,45 @@ def test_conway_scores_are_twisted_inner_products():
     torch.testing.assert_close(
         attn.attention_scores(x)[..., mask], expected[..., mask], rtol=1e-12, atol=1e-12
     )
+
+
+@pytest.mark.parametrize("mode", ["rotate", "conway", "e8_bias"])
+def test_folded_weights_follow_a_loaded_state_dict(mode):
+    """The folded query/key weights are derived buffers: not saved, rebuilt from the loaded
+    kernel, and equal to the activation-space formulas of the module docstring."""
+    torch.manual_seed(0)
+    attn = LatticeAttention(config(mode)).double()
+    derived = {"rotate": "kernel_t", "conway": "frozen_qk_weight", "e8_bias": "direction_lift"}[mode]
+    assert derived not in attn.state_dict()
+    other = torch.linalg.qr(torch.randn(24, 24, dtype=torch.float64))[0]
+    state = dict(attn.state_dict())
+    if mode == "e8_bias":
+        state["head_scales"] = torch.tensor([0.4, -0.9], dtype=torch.float64)
+        state["head_directions"] = attn.head_directions.flip(0)
+    else:
+        state["kernel"] = other
+    if mode == "conway":
+        state["key_kernel"] = attn.automorphism.T @ other
+    attn.load_state_dict(state)
+    x = torch.randn(2, 5, 48, dtype=torch.float64)
+    q, k, v = attn.project(x)
+    blocks = x.view(2, 5, 2, 24)
+    if mode == "rotate":
+        q0, k0, v0 = attn.qkv(x).split(48, dim=2)
+        want_q = (q0.view(2, 5, 2, 24) @ other).view(2, 5, 48)
+        want_k = (k0.view(2, 5, 2, 24) @ other).view(2, 5, 48)
+    elif mode == "conway":
+        want_q = (blocks @ other).view(2, 5, 48)
+        want_k = (blocks @ attn.automorphism.T @ other).view(2, 5, 48)
+        v0 = attn.value(x)
+    else:
+        q0, want_k, v0 = attn.qkv(x).split(48, dim=2)
+        qh = q0.view(2, 5, 2, 24).clone()
+        u = attn.head_directions
+        s = attn.head_scales * math.sqrt(24)
+        qh[..., :8] += (s * torch.einsum("bthi,hi->bth", qh[..., :8], u))[..., None] * u
+        want_q = qh.view(2, 5, 48)
+    heads = lambda t: t.view(2, 5, 2, 24).transpose(1, 2)  # noqa: E731
+    torch.testing.assert_close(q, heads(want_q), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(k, heads(want_k), rtol=1e-12, atol=1e-12)
+    assert torch.equal(v, heads(v0))
