@@ -1,0 +1,408 @@
+"""The exact smallest-angle search of a union of Leech shells on torch tensors (LLVQ's encoder).
+
+:func:`shell_nearest` returns, for each 24-D row of a tensor, the point of a
+:class:`leechkit.lattice.LeechShellCode` with the smallest angle to it: the same index and
+vector, bit for bit and tie rule included, as :meth:`LeechShellCode.nearest`. CPU tensors go
+to that Numba search. On other devices the search below runs as batched tensor operations
+on the device; it names the winning (class, Golay codeword) pair of each row together with
+a certificate that the pair is the unique exact optimum, and the rows it cannot certify are
+decided by the host search. The smallest-index optimal vector of a certified pair and its
+index come from :meth:`LeechShellCode.pair_points` (an O(24) ranking per row, on the host).
+
+Notation (√8 units, as in :mod:`leechkit.lattice.quantizers.shells`)
+---------------------------------------------------------------------
+A row ``y`` (scaled by a power of two to ``max|yᵢ| ∈ [1, 2)``, which changes no angle),
+``‖y‖ = ny``; a shell ``s`` of norm ``n`` has radius ``ρ = √(8n)``; the *value* of a point
+``v`` is ``q(v) = ⟨y, v⟩/ρ = ny·cos(y, v)``, so the best point has the largest value across
+shells. The lattice splits into 8,192 cosets ``(m, c)`` (``m ∈ {0, 1}``, ``c`` a Golay
+codeword), and each shell's points of a coset into *classes* (multisets of magnitudes); a
+(class, coset) pair is the unit of :meth:`LeechShellCode.nearest`.
+
+The search, per row (two rounds of the same steps)
+--------------------------------------------------
+1. **Bounds.** For each shell, ``z = τ·y/ny`` with ``τ = f·ρ`` (``f`` a guess of the best
+   cosine: the code's first guess ``f₀`` in round 1, the best cosine of round 1 in round 2).
+   By the law of cosines every point ``v`` of the shell in a coset ``C`` has
+   ``q(v) ≤ ny·(ρ² + τ² − d(z, C)²)/(2τρ)``. The host's column tables give ``d(z, C)²``
+   (per coordinate the nearest point of ``r + 4Z``, per MOG column and 4-bit pattern the
+   column's cost, parity repair of the multiples of 4), and for each of the 256 groups
+   (``m``, hexacode word, parity) of 32 cosets a lower bound on all of its distances (each
+   column its cheaper complement, no parity repair): a *group bound* on ``q``.
+2. **Refinement.** The ``G`` groups of largest bound (over all shells) are split into their
+   32 cosets with exact distances: *coset bounds*.
+3. **Evaluation.** The ``C`` cosets of largest bound are evaluated exactly against every
+   class of their shell: the sorted pairing of the host (``(−1)^c ⊙ y`` sorted against the
+   signed values of an odd class; ``|y|`` on and off the support, each sorted, against the
+   odd and even magnitudes of an even class, minus the cheapest sign-parity repair), as one
+   matrix product with the 301 classes (at ``max_norm = 24``) and a mask.
+4. **Certificate.** With ``q₁`` the best evaluated value, ``q₂`` the best of the other
+   evaluated pairs, ``G₊`` the largest group bound not refined and ``C₊`` the largest coset
+   bound not evaluated, the row is certified when ``q₁ − max(q₂, G₊, C₊) > margin``. Every
+   point of the code lies in some (shell, coset), whose value is at most its coset bound,
+   which is at most its group bound; so every point outside the winning pair has a value
+   below ``q₁ − margin`` (up to rounding), and the winning pair is the *unique* exact
+   optimum: the host search, which is exact, returns a point of it, and inside the pair its
+   point is the one :meth:`LeechShellCode.pair_points` picks (the same function the host
+   uses). Exact ties between pairs are never certified.
+
+Margin and rounding (float64)
+-----------------------------
+``margin = 2⁻²⁶ · Σ|yᵢ|`` (the host search's pruning margin). The values are sums of 24
+products ``|u|·|b|`` with magnitudes ``|b| ≤ 14`` and ``|yᵢ| < 2`` over ``ρ ≥ √32``: their
+float64 error (any summation order, as in a matrix product) is below
+``24·2⁻⁵³·14·Σ|yᵢ|/√32 < 2⁻⁴⁷·Σ|yᵢ|``. In the bounds ``|z| ≤ τ ≤ ρ ≤ 14``, every ``|e| ≤ 2``
+and ``d² ≤ 112``; the rounding of ``z`` (a few ulps of ``τ``) moves ``d`` by less than
+``2⁻⁴⁸``, the numerator ``ρ² + τ² − d² ≤ 500`` carries an error below ``2⁻⁴⁰``, and
+``2τρ ≥ 16``, so a bound is off by less than ``2⁻⁴⁴·ny ≤ 2⁻⁴⁴·Σ|yᵢ|``. The certificate
+compares quantities each within ``2⁻⁴⁴·Σ|yᵢ|`` of their exact values against a margin of
+``2⁻²⁶·Σ|yᵢ|``: a certified row is correct. Rows of zeros are never certified (the host
+gives them index 0).
+
+Cost
+----
+Per row and round: the coset tables of every shell (11 shells at ``max_norm = 24``:
+~10⁴ operations), 256 group bounds per shell (6 gathers each), ``32·G`` coset bounds,
+``C`` sorts of 24 values and a ``(C, 24) × (24, 301)`` product. Round 1 uses ``G = 8``,
+``C = 8`` (only its best cosine is kept, for ``τ``), round 2 ``G = 24``, ``C = 16``; the
+rows round 2 leaves open get a third round with ``G = 96``, ``C = 64`` before they go to
+the host.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from leechkit.lattice.codes.golay import golay_code
+from leechkit.lattice.quantizers import _shell_kernels as _k
+from leechkit.lattice.quantizers.shells import LeechShellCode
+from leechkit.lattice.quantizers.spherical import _leech_tables
+
+__all__ = ["DEFAULT_ROUNDS", "shell_nearest", "shell_search_device"]
+
+#: (groups refined, cosets evaluated) of the rounds: round 1 finds the cosine that sets τ
+#: for round 2, whose bounds certify; later rounds retry the open rows with more work.
+DEFAULT_ROUNDS: tuple[tuple[int, int], ...] = ((8, 8), (24, 16), (96, 64))
+_MARGIN = 2.0**-26
+_CHUNK = {"cpu": 1 << 12, "cuda": 1 << 15}
+
+
+@dataclass(frozen=True)
+class _Tables:
+    """Device tables of one code (see :func:`_build_tables`)."""
+
+    rho: torch.Tensor  # (S,) float64 shell radii √(8n)
+    residues: torch.Tensor  # (2, 16, 4) residue m + 2·bit t of column pattern c
+    canon_half: torch.Tensor  # (128, 6) canonical column pattern of group g, halved
+    coset_cols: torch.Tensor  # (128, 32, 6) column patterns of the 32 cosets of group g
+    coset_word: torch.Tensor  # (128, 32) codeword index of those cosets
+    word_bits: torch.Tensor  # (4096, 24) int64 codeword bits
+    word_weight: torch.Tensor  # (4096,) codeword weights
+    slot: torch.Tensor  # (2, 4096) class slot of the coset (m, codeword)
+    class_rows: torch.Tensor  # (K, 24) float64 sorted values of every class
+    class_shell: torch.Tensor  # (K,) shell of the class
+    class_slot: torch.Tensor  # (K,) slot (m, weight) of the class
+    class_par: torch.Tensor  # (K,) even classes: required parity of minus signs on the support
+    class_omin: torch.Tensor  # (K,) even classes: least odd magnitude (0 for weight 0)
+    class_rho: torch.Tensor  # (K,) float64 radius of the class's shell
+
+
+_TABLE_CACHE: dict[tuple[int, int, str], _Tables] = {}
+
+
+def _build_tables(code: LeechShellCode, device: torch.device) -> _Tables:
+    key = (code.min_norm, code.max_norm, str(device))
+    if key in _TABLE_CACHE:
+        return _TABLE_CACHE[key]
+    ht = _leech_tables()
+    canon, gpar, gw, colw, eps = (ht[k] for k in ("canon", "gpar", "gw", "colw", "eps"))
+    pats = eps[gpar]  # (128, 32) complement patterns of each group
+    flips = (pats[:, :, None] >> np.arange(6)) & 1  # (128, 32, 6)
+    coset_cols = canon[:, None, :] ^ (15 * flips)
+    coset_word = gw[:, None] ^ np.bitwise_xor.reduce(flips * colw, axis=2)
+    words = golay_code().codewords().astype(np.int64)
+    weight = words.sum(axis=1)
+    slot_of_weight = {0: 0, 8: 1, 12: 2, 16: 3, 24: 4}
+    slot = np.stack([np.array([slot_of_weight[w] for w in weight]), np.full(4096, _k.SLOT_ODD)])
+    residues = np.array([[[m + 2 * ((c >> t) & 1) for t in range(4)] for c in range(16)] for m in range(2)])
+    classes = code._classes
+    shell_index = {n: s for s, n in enumerate(code.norms)}
+    rows = np.zeros((len(classes), 24))
+    cshell = np.zeros(len(classes), dtype=np.int64)
+    cslot = np.zeros(len(classes), dtype=np.int64)
+    cpar = np.zeros(len(classes), dtype=np.int64)
+    comin = np.zeros(len(classes))
+    for k, c in enumerate(classes):
+        cshell[k] = shell_index[c.norm]
+        if c.m == 1:
+            rows[k] = sorted((a if a % 4 == 1 else -a for a in c.shape), reverse=True)
+            cslot[k] = _k.SLOT_ODD
+        else:
+            odd = [a for a in c.shape if a % 4 == 2]  # the shape is decreasing
+            rows[k] = odd + [a for a in c.shape if a % 4 == 0]
+            cslot[k] = slot_of_weight[c.weight]
+            cpar[k] = (sum(c.shape) // 4) % 2
+            comin[k] = odd[-1] if odd else 0.0
+    rho = np.sqrt(8.0 * np.array(code.norms, dtype=np.float64))
+
+    def put(a: np.ndarray, dtype: torch.dtype = torch.int64) -> torch.Tensor:
+        return torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=device)
+
+    tables = _Tables(
+        rho=put(rho, torch.float64),
+        residues=put(residues),
+        canon_half=put(canon >> 1),
+        coset_cols=put(coset_cols),
+        coset_word=put(coset_word),
+        word_bits=put(words),
+        word_weight=put(weight),
+        slot=put(slot),
+        class_rows=put(rows, torch.float64),
+        class_shell=put(cshell),
+        class_slot=put(cslot),
+        class_par=put(cpar),
+        class_omin=put(comin, torch.float64),
+        class_rho=put(rho[cshell], torch.float64),
+    )
+    _TABLE_CACHE[key] = tables
+    return tables
+
+
+def _coset_tables(y: torch.Tensor, ny: torch.Tensor, tau: torch.Tensor, t: _Tables):
+    """Column tables of every shell for ``z = τ·y/ny``: ``D``, ``K``, ``F`` (B, S, 2, 6, 16).
+
+    ``D[m, j, c]``: squared distance of column ``j`` of ``z`` to the nearest point of
+    ``m + 2c + 4Z⁴`` (``c`` the column's 4 codeword bits); ``K``: parity of the multiples of
+    4 used; ``F``: cheapest change of that parity (one coordinate to its next point).
+    """
+    z = (tau / ny[:, None])[:, :, None] * y[:, None, :]  # (B, S, 24)
+    r = torch.arange(4, dtype=y.dtype, device=y.device)
+    kf = torch.floor((z[..., None] - r) * 0.25 + 0.5)  # (B, S, 24, 4)
+    e = z[..., None] - (r + 4.0 * kf)
+    b, s = z.shape[:2]
+    e2 = (e * e).view(b, s, 6, 4, 4)  # (B, S, column, row, residue)
+    kb = torch.remainder(kf, 2).view(b, s, 6, 4, 4)
+    fb = (16.0 - 8.0 * e.abs()).view(b, s, 6, 4, 4)
+    rows = torch.arange(4, device=y.device)
+    d, kk, ff = [], [], []
+    for m in range(2):
+        res = t.residues[m]  # (16, 4)
+        d.append(e2[:, :, :, rows, res].sum(-1))  # (B, S, 6, 16)
+        kk.append(kb[:, :, :, rows, res].sum(-1).remainder(2))
+        ff.append(fb[:, :, :, rows, res].amin(-1))
+    return torch.stack(d, 2), torch.stack(kk, 2), torch.stack(ff, 2)
+
+
+def _cosine_bound(ny: torch.Tensor, rho: torch.Tensor, tau: torch.Tensor, d2: torch.Tensor) -> torch.Tensor:
+    """Law-of-cosines bound ``ny·(ρ² + τ² − d²)/(2τρ)`` on the value of a shell's points."""
+    return ny * (rho * rho + tau * tau - d2) / (2.0 * tau * rho)
+
+
+def _round(
+    y: torch.Tensor, ny: torch.Tensor, f: torch.Tensor, t: _Tables, groups: int, cosets: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One round of the search (module docstring) on rows ``y`` (B, 24) with cosine guesses ``f``.
+
+    Returns the best value ``q₁``, its class and codeword, and the largest value or bound of
+    everything else, ``max(q₂, G₊, C₊)``.
+    """
+    b = y.shape[0]
+    nsh = t.rho.shape[0]
+    rows = torch.arange(b, device=y.device)
+    tau = f.clamp(0.25, 1.0)[:, None] * t.rho  # (B, S)
+    d, kk, ff = _coset_tables(y, ny, tau, t)
+    # Group bounds: each column its cheaper complement (the canonical pattern has top bit 0).
+    half = torch.arange(8, device=y.device) * 2
+    mm = torch.minimum(d[..., half], d[..., half ^ 15])  # (B, S, 2, 6, 8)
+    amin = mm[:, :, :, 0, t.canon_half[:, 0]]
+    for j in range(1, 6):
+        amin = amin + mm[:, :, :, j, t.canon_half[:, j]]  # (B, S, 2, 128)
+    gb = _cosine_bound(ny[:, None, None, None], t.rho[:, None, None], tau[:, :, None, None], amin)
+    groups = min(groups, nsh * 256 - 1)
+    gval, gsel = gb.reshape(b, -1).topk(groups + 1, dim=1)
+    g_next = gval[:, groups]
+    gsel = gsel[:, :groups]
+    s, m, g = gsel // 256, (gsel // 128) % 2, gsel % 128  # (B, G)
+    # Coset bounds of the refined groups: exact distances (parity of the multiples of 4 repaired).
+    cols = t.coset_cols[g]  # (B, G, 32, 6)
+    j = torch.arange(6, device=y.device)
+    at = (rows[:, None, None, None], s[:, :, None, None], m[:, :, None, None], j, cols)
+    d2 = d[at].sum(-1)
+    wrong = kk[at].sum(-1).remainder(2) != m[:, :, None]
+    d2 = d2 + torch.where(wrong, ff[at].amin(-1), 0.0)
+    sr = s[:, :, None]
+    cb = _cosine_bound(ny[:, None, None], t.rho[sr], tau[rows[:, None, None], sr], d2)  # (B, G, 32)
+    cosets = min(cosets, groups * 32 - 1)
+    cval, csel = cb.reshape(b, -1).topk(cosets + 1, dim=1)
+    c_next = cval[:, cosets]
+    csel = csel[:, :cosets]
+    gi = csel // 32
+    cs = s.gather(1, gi)  # (B, C) shell, type and codeword of each evaluated coset
+    cm = m.gather(1, gi)
+    cw = t.coset_word[g.gather(1, gi), csel % 32]
+    # Exact values: sorted pairings with every class as one product, then masks.
+    bits = t.word_bits[cw]  # (B, C, 24)
+    ay = y.abs()
+    order = ay.argsort(dim=1, descending=True, stable=True)
+    ay_sorted = ay.gather(1, order)  # (B, 24)
+    on = bits.gather(2, order[:, None, :].expand_as(bits))  # the bits in the order of |y|
+    part = (1 - on).argsort(dim=2, stable=True)  # support first, each part by |y| decreasing
+    even_vals = ay_sorted[:, None, :].expand_as(bits).gather(2, part)
+    odd_vals = (y[:, None, :] * (1 - 2 * bits)).sort(dim=2, descending=True).values
+    odd = cm[:, :, None] == 1
+    vals = torch.where(odd, odd_vals, even_vals)  # (B, C, 24)
+    v = vals @ t.class_rows.T  # (B, C, K)
+    w = t.word_weight[cw]
+    amin_on = vals.gather(2, (w - 1).clamp(min=0)[:, :, None])  # least |y| on the support
+    negpar = ((bits * (y < 0)[:, None, :]).sum(2) % 2)[:, :, None]
+    fix = (~odd) & (w[:, :, None] > 0) & (negpar != t.class_par)
+    v = v - torch.where(fix, 2.0 * amin_on * t.class_omin, 0.0)
+    q = v / t.class_rho
+    valid = (t.class_shell == cs[:, :, None]) & (t.class_slot == t.slot[cm, cw][:, :, None])
+    q = torch.where(valid, q, -torch.inf)
+    top, arg = q.reshape(b, -1).topk(2, dim=1)
+    nk = t.class_rows.shape[0]
+    best_cw = cw.gather(1, arg[:, :1] // nk)[:, 0]
+    rest = torch.maximum(top[:, 1], torch.maximum(g_next, c_next))
+    return top[:, 0], arg[:, 0] % nk, best_cw, rest
+
+
+def _scaled(rows: torch.Tensor) -> torch.Tensor:
+    """float64 rows scaled by a power of two to ``max|yᵢ| ∈ [1, 2)`` (exact; zero rows stay zero)."""
+    x = rows.double()
+    _, e = torch.frexp(x.abs().amax(dim=1, keepdim=True))
+    return torch.ldexp(x, 1 - e)
+
+
+def shell_search_device(
+    rows: torch.Tensor,
+    code: LeechShellCode,
+    rounds: tuple[tuple[int, int], ...] = DEFAULT_ROUNDS,
+    chunk_size: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The device part of :func:`shell_nearest`: winning pairs and their certificates.
+
+    Runs on the device of ``rows`` (any device, CPU tensors included; the tests and the
+    benchmark use it there), by the rounds of the module docstring.
+
+    Parameters
+    ----------
+    rows : torch.Tensor
+        (N, 24) finite floating-point rows.
+    code : LeechShellCode
+    rounds : tuple of (groups, cosets)
+        The rounds: the first sets τ only; from the second on each one's certificate is
+        checked, and rows left open go on to the next.
+    chunk_size : int, optional
+        Rows per batch (default 4,096 on the CPU, 32,768 on CUDA).
+
+    Returns
+    -------
+    (classes, codewords, certified)
+        int64 (N,), int64 (N,), bool (N,): where ``certified``, the (class, codeword) pair
+        that holds the exact optimum (classes numbered as in
+        :meth:`LeechShellCode.pair_points`); elsewhere meaningless.
+    """
+    if len(rounds) < 2:
+        raise ValueError("the search needs at least two rounds (the first only sets τ)")
+    t = _build_tables(code, rows.device)
+    n = rows.shape[0]
+    cls = torch.zeros(n, dtype=torch.int64, device=rows.device)
+    cw = torch.zeros(n, dtype=torch.int64, device=rows.device)
+    ok = torch.zeros(n, dtype=torch.bool, device=rows.device)
+    chunk = chunk_size or _CHUNK.get(rows.device.type, 1 << 15)
+    for start in range(0, n, chunk):
+        y = _scaled(rows[start : start + chunk])
+        ny = y.norm(dim=1)
+        margin = _MARGIN * y.abs().sum(dim=1)
+        q, _, _, _ = _round(y, ny, torch.full_like(ny, code._f0), t, *rounds[0])
+        f = q / ny
+        live = torch.nonzero(ny > 0).flatten()
+        out_k = torch.zeros(y.shape[0], dtype=torch.int64, device=y.device)
+        out_w = torch.zeros_like(out_k)
+        out_ok = torch.zeros(y.shape[0], dtype=torch.bool, device=y.device)
+        for groups, cosets in rounds[1:]:
+            if live.numel() == 0:
+                break
+            q1, k1, w1, rest = _round(y[live], ny[live], f[live], t, groups, cosets)
+            good = q1 - rest > margin[live]
+            out_k[live], out_w[live], out_ok[live] = k1, w1, good
+            f[live] = torch.maximum(f[live], q1 / ny[live])
+            live = live[~good]
+        cls[start : start + chunk] = out_k
+        cw[start : start + chunk] = out_w
+        ok[start : start + chunk] = out_ok
+    return cls, cw, ok
+
+
+def shell_nearest(
+    x: torch.Tensor,
+    code: LeechShellCode,
+    *,
+    search: str = "auto",
+    return_certified: bool = False,
+) -> tuple[torch.Tensor, ...]:
+    """The points of ``code`` with the smallest angle to each 24-D row of ``x``, exactly.
+
+    The same indices and vectors as :meth:`LeechShellCode.nearest` (the smallest index among
+    the points of exactly maximal cosine), on any device (module docstring).
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Shape (..., 24), a floating dtype, finite entries.
+    code : LeechShellCode
+        The union of shells.
+    search : {"auto", "host", "device"}
+        ``"auto"``: the host search for CPU tensors, the device search otherwise; ``"host"``
+        or ``"device"`` force one (the device search runs on CPU tensors too, slowly).
+    return_certified : bool
+        Also return which rows the device search certified (all False for the host search).
+
+    Returns
+    -------
+    (indices, vectors[, certified])
+        int64 indices (...), int64 points (..., 24) in √8 units, on ``x``'s device.
+
+    Raises
+    ------
+    TypeError
+        ``x`` is not a floating-point tensor.
+    ValueError
+        Wrong last dimension, NaN or infinite entries, an unknown ``search``.
+    """
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise TypeError("x must be a floating-point torch.Tensor")
+    if x.ndim == 0 or x.shape[-1] != 24:
+        raise ValueError(f"x must have last dimension 24, got shape {tuple(x.shape)}")
+    if search not in ("auto", "host", "device"):
+        raise ValueError(f"search must be 'auto', 'host' or 'device', got {search!r}")
+    batch = x.shape[:-1]
+    rows = x.detach().reshape(-1, 24)
+    if rows.shape[0] and not bool(torch.isfinite(rows).all()):
+        raise ValueError("x contains NaN or infinite entries")
+    on_device = search == "device" or (search == "auto" and rows.device.type != "cpu")
+    host = rows.double().cpu().numpy()
+    if on_device and rows.shape[0]:
+        cls, cw, ok = shell_search_device(rows, code)
+        ok_host = ok.cpu().numpy()
+        idx = np.empty(rows.shape[0], dtype=np.int64)
+        vec = np.empty((rows.shape[0], 24), dtype=np.int64)
+        sure = np.flatnonzero(ok_host)
+        if sure.size:
+            pairs = (cls.cpu().numpy()[sure], cw.cpu().numpy()[sure])
+            idx[sure], vec[sure] = code.pair_points(host[sure], *pairs)
+        open_rows = np.flatnonzero(~ok_host)
+        if open_rows.size:
+            idx[open_rows], vec[open_rows] = code.nearest(host[open_rows])
+    else:
+        idx, vec = code.nearest(host)
+        ok = torch.zeros(rows.shape[0], dtype=torch.bool, device=x.device)
+    out = (
+        torch.as_tensor(idx, device=x.device).reshape(batch),
+        torch.as_tensor(vec, device=x.device).reshape(*batch, 24),
+    )
+    return (*out, ok.to(x.device).reshape(batch)) if return_certified else out
+
