@@ -94,9 +94,9 @@ class _Tables:
     """Device tables of one code (see :func:`_build_tables`)."""
 
     rho: torch.Tensor  # (S,) float64 shell radii √(8n)
-    residues: torch.Tensor  # (2, 16, 4) residue m + 2·bit t of column pattern c
-    canon_half: torch.Tensor  # (128, 6) canonical column pattern of group g, halved
-    coset_cols: torch.Tensor  # (128, 32, 6) column patterns of the 32 cosets of group g
+    group_sum: torch.Tensor  # (48, 128) float64 0/1: column j, halved pattern h of group g
+    canon: torch.Tensor  # (128, 6) canonical column patterns of group g
+    eps: torch.Tensor  # (2, 32, 6) float64 0/1: the columns complemented by coset q, per parity
     coset_word: torch.Tensor  # (128, 32) codeword index of those cosets
     word_bits: torch.Tensor  # (4096, 24) int64 codeword bits
     word_weight: torch.Tensor  # (4096,) codeword weights
@@ -120,13 +120,11 @@ def _build_tables(code: LeechShellCode, device: torch.device) -> _Tables:
     canon, gpar, gw, colw, eps = (ht[k] for k in ("canon", "gpar", "gw", "colw", "eps"))
     pats = eps[gpar]  # (128, 32) complement patterns of each group
     flips = (pats[:, :, None] >> np.arange(6)) & 1  # (128, 32, 6)
-    coset_cols = canon[:, None, :] ^ (15 * flips)
     coset_word = gw[:, None] ^ np.bitwise_xor.reduce(flips * colw, axis=2)
     words = golay_code().codewords().astype(np.int64)
     weight = words.sum(axis=1)
     slot_of_weight = {0: 0, 8: 1, 12: 2, 16: 3, 24: 4}
     slot = np.stack([np.array([slot_of_weight[w] for w in weight]), np.full(4096, _k.SLOT_ODD)])
-    residues = np.array([[[m + 2 * ((c >> t) & 1) for t in range(4)] for c in range(16)] for m in range(2)])
     classes = code._classes
     shell_index = {n: s for s, n in enumerate(code.norms)}
     rows = np.zeros((len(classes), 24))
@@ -145,6 +143,9 @@ def _build_tables(code: LeechShellCode, device: torch.device) -> _Tables:
             cslot[k] = slot_of_weight[c.weight]
             cpar[k] = (sum(c.shape) // 4) % 2
             comin[k] = odd[-1] if odd else 0.0
+    group_sum = np.zeros((48, 128))
+    for j in range(6):
+        group_sum[8 * j + (canon[:, j] >> 1), np.arange(128)] = 1.0
     rho = np.sqrt(8.0 * np.array(code.norms, dtype=np.float64))
 
     def put(a: np.ndarray, dtype: torch.dtype = torch.int64) -> torch.Tensor:
@@ -152,9 +153,9 @@ def _build_tables(code: LeechShellCode, device: torch.device) -> _Tables:
 
     tables = _Tables(
         rho=put(rho, torch.float64),
-        residues=put(residues),
-        canon_half=put(canon >> 1),
-        coset_cols=put(coset_cols),
+        group_sum=put(group_sum, torch.float64),
+        canon=put(canon),
+        eps=put((eps[:, :, None] >> np.arange(6)) & 1, torch.float64),
         coset_word=put(coset_word),
         word_bits=put(words),
         word_weight=put(weight),
@@ -170,29 +171,34 @@ def _build_tables(code: LeechShellCode, device: torch.device) -> _Tables:
     return tables
 
 
-def _coset_tables(y: torch.Tensor, ny: torch.Tensor, tau: torch.Tensor, t: _Tables):
+def _coset_tables(y: torch.Tensor, ny: torch.Tensor, tau: torch.Tensor):
     """Column tables of every shell for ``z = τ·y/ny``: ``D``, ``K``, ``F`` (B, S, 2, 6, 16).
 
     ``D[m, j, c]``: squared distance of column ``j`` of ``z`` to the nearest point of
-    ``m + 2c + 4Z⁴`` (``c`` the column's 4 codeword bits); ``K``: parity of the multiples of
-    4 used; ``F``: cheapest change of that parity (one coordinate to its next point).
+    ``m + 2c + 4Z⁴`` (``c`` the column's 4 codeword bits, bit ``t`` for row ``t``); ``K``:
+    parity of the multiples of 4 used; ``F``: cheapest change of that parity (one coordinate
+    to its next point, 4 further). Built as outer sums over the four rows (no gathers).
     """
     z = (tau / ny[:, None])[:, :, None] * y[:, None, :]  # (B, S, 24)
     r = torch.arange(4, dtype=y.dtype, device=y.device)
-    kf = torch.floor((z[..., None] - r) * 0.25 + 0.5)  # (B, S, 24, 4)
+    kf = torch.floor((z[..., None] - r) * 0.25 + 0.5)  # (B, S, 24, residue)
     e = z[..., None] - (r + 4.0 * kf)
     b, s = z.shape[:2]
-    e2 = (e * e).view(b, s, 6, 4, 4)  # (B, S, column, row, residue)
-    kb = torch.remainder(kf, 2).view(b, s, 6, 4, 4)
-    fb = (16.0 - 8.0 * e.abs()).view(b, s, 6, 4, 4)
-    rows = torch.arange(4, device=y.device)
-    d, kk, ff = [], [], []
-    for m in range(2):
-        res = t.residues[m]  # (16, 4)
-        d.append(e2[:, :, :, rows, res].sum(-1))  # (B, S, 6, 16)
-        kk.append(kb[:, :, :, rows, res].sum(-1).remainder(2))
-        ff.append(fb[:, :, :, rows, res].amin(-1))
-    return torch.stack(d, 2), torch.stack(kk, 2), torch.stack(ff, 2)
+    # Residue m + 2·bit: (B, S, m, column, row, bit).
+    def split(a: torch.Tensor) -> torch.Tensor:
+        return a.view(b, s, 6, 4, 2, 2).permute(0, 1, 5, 2, 3, 4)
+
+    e2, kb, fb = split(e * e), split(torch.remainder(kf, 2)), split(16.0 - 8.0 * e.abs())
+
+    def outer(a: torch.Tensor, op) -> torch.Tensor:
+        # Pattern c = b₀ + 2b₁ + 4b₂ + 8b₃: index (b₃, b₂, b₁, b₀) in row-major order.
+        out = op(a[..., 3, :, None], a[..., 2, None, :])
+        out = op(out[..., None], a[..., 1, None, None, :])
+        out = op(out[..., None], a[..., 0, None, None, None, :])
+        return out.reshape(*a.shape[:-2], 16)
+
+    kk = outer(kb, torch.add).remainder(2)
+    return outer(e2, torch.add), kk, outer(fb, torch.minimum)
 
 
 def _cosine_bound(ny: torch.Tensor, rho: torch.Tensor, tau: torch.Tensor, d2: torch.Tensor) -> torch.Tensor:
@@ -212,26 +218,36 @@ def _round(
     nsh = t.rho.shape[0]
     rows = torch.arange(b, device=y.device)
     tau = f.clamp(0.25, 1.0)[:, None] * t.rho  # (B, S)
-    d, kk, ff = _coset_tables(y, ny, tau, t)
-    # Group bounds: each column its cheaper complement (the canonical pattern has top bit 0).
-    half = torch.arange(8, device=y.device) * 2
-    mm = torch.minimum(d[..., half], d[..., half ^ 15])  # (B, S, 2, 6, 8)
-    amin = mm[:, :, :, 0, t.canon_half[:, 0]]
-    for j in range(1, 6):
-        amin = amin + mm[:, :, :, j, t.canon_half[:, j]]  # (B, S, 2, 128)
+    d, kk, ff = _coset_tables(y, ny, tau)
+    # Group bounds: each column its cheaper complement (the canonical pattern has top bit 0):
+    # the sum over the columns as a product with the 0/1 matrix of the canonical patterns.
+    mm = torch.minimum(d[..., 0::2], d.flip(-1)[..., 0::2])  # (B, S, 2, 6, 8): D[2h], D[2h ^ 15]
+    amin = mm.reshape(b, nsh, 2, 48) @ t.group_sum  # (B, S, 2, 128)
     gb = _cosine_bound(ny[:, None, None, None], t.rho[:, None, None], tau[:, :, None, None], amin)
     groups = min(groups, nsh * 256 - 1)
     gval, gsel = gb.reshape(b, -1).topk(groups + 1, dim=1)
     g_next = gval[:, groups]
     gsel = gsel[:, :groups]
     s, m, g = gsel // 256, (gsel // 128) % 2, gsel % 128  # (B, G)
-    # Coset bounds of the refined groups: exact distances (parity of the multiples of 4 repaired).
-    cols = t.coset_cols[g]  # (B, G, 32, 6)
+    # Coset bounds of the refined groups: exact distances (parity of the multiples of 4
+    # repaired). Coset q of group g complements the columns of pattern ε_q (of the group's
+    # parity) in its canonical word: from the 6 columns and their complements, per coset
+    # ``d² = Σⱼ D⁰ⱼ + Σⱼ εⱼ(D¹ⱼ − D⁰ⱼ)`` and likewise for the parity; the repair is min over
+    # the chosen columns.
+    canon = t.canon[g]  # (B, G, 6)
     j = torch.arange(6, device=y.device)
-    at = (rows[:, None, None, None], s[:, :, None, None], m[:, :, None, None], j, cols)
-    d2 = d[at].sum(-1)
-    wrong = kk[at].sum(-1).remainder(2) != m[:, :, None]
-    d2 = d2 + torch.where(wrong, ff[at].amin(-1), 0.0)
+    dkf = torch.stack([d, kk, ff], dim=-1)  # (B, S, 2, 6, 16, 3)
+    at = (rows[:, None, None], s[:, :, None], m[:, :, None], j)
+    c0, c1 = dkf[(*at, canon)], dkf[(*at, canon ^ 15)]  # (B, G, 6, 3)
+    eps = t.eps  # (2, 32, 6) float64 0/1 patterns of each parity
+    base = c0[..., :2].sum(2)  # (B, G, 2): Σ D⁰, Σ K⁰
+    delta = (c1[..., :2] - c0[..., :2]).transpose(2, 3)  # (B, G, 2, 6)
+    par = g % 2
+    ep = eps[par]  # (B, G, 32, 6)
+    lin = base[:, :, None, :] + (ep[:, :, None, :, :] @ delta[:, :, :, :, None])[..., 0].transpose(2, 3)
+    fmin = torch.where(ep > 0, c1[:, :, None, :, 2], c0[:, :, None, :, 2]).amin(-1)  # (B, G, 32)
+    wrong = lin[..., 1].remainder(2) != m[:, :, None]
+    d2 = lin[..., 0] + torch.where(wrong, fmin, 0.0)
     sr = s[:, :, None]
     cb = _cosine_bound(ny[:, None, None], t.rho[sr], tau[rows[:, None, None], sr], d2)  # (B, G, 32)
     cosets = min(cosets, groups * 32 - 1)
