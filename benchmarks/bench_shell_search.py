@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{rows:,} Gaussian float32 rows, seed {args.seed}; device: {name}; "
           f"host: Numba, {numba.get_num_threads()} threads; torch {torch.__version__}\n")
     print("| max_norm | host rows/s (weights/s) | device search rows/s (weights/s) "
-          "| end to end rows/s (weights/s) | certified after rounds 2, 3 | equal to host |")
+          "| end to end rows/s (weights/s) | certified on the device after rounds 2, 3, … | equal to host |")
     print("|---:|---:|---:|---:|---:|:---:|")
     for max_norm in args.max_norms:
         r = measure(max_norm, x, device, args.repeat, args.chunk)

@@ -20,7 +20,7 @@ codeword), and each shell's points of a coset into *classes* (multisets of magni
 
 The search, per row (two rounds of the same steps)
 --------------------------------------------------
-1. **Bounds.** For each shell, ``z = τ·y/ny`` with ``τ = f·ρ`` (``f`` a guess of the best
+1. **Bounds.** For each shell computed (below), ``z = τ·y/ny`` with ``τ = f·ρ`` (``f`` a guess of the best
    cosine: the code's first guess ``f₀`` in round 1, the best cosine of round 1 in round 2).
    By the law of cosines every point ``v`` of the shell in a coset ``C`` has
    ``q(v) ≤ ny·(ρ² + τ² − d(z, C)²)/(2τρ)``. The host's column tables give ``d(z, C)²``
@@ -36,10 +36,11 @@ The search, per row (two rounds of the same steps)
    odd and even magnitudes of an even class, minus the cheapest sign-parity repair), as one
    matrix product with the 301 classes (at ``max_norm = 24``) and a mask.
 4. **Certificate.** With ``q₁`` the best evaluated value, ``q₂`` the best of the other
-   evaluated pairs, ``G₊`` the largest group bound not refined and ``C₊`` the largest coset
-   bound not evaluated, the row is certified when ``q₁ − max(q₂, G₊, C₊) > margin``. Every
-   point of the code lies in some (shell, coset), whose value is at most its coset bound,
-   which is at most its group bound; so every point outside the winning pair has a value
+   evaluated pairs, ``G₊`` the largest group bound not refined, ``C₊`` the largest coset
+   bound not evaluated and ``T₊`` the largest bound of the shells not computed (below),
+   the row is certified when ``q₁ − max(q₂, G₊, C₊, T₊) > margin``. Every point of the
+   code lies in some (shell, coset), whose value is at most its coset bound, which is at
+   most its group bound (or its shell's bound ``T``); so every point outside the winning pair has a value
    below ``q₁ − margin`` (up to rounding), and the winning pair is the *unique* exact
    optimum: the host search, which is exact, returns a point of it, and inside the pair its
    point is the one :meth:`LeechShellCode.pair_points` picks (the same function the host
@@ -53,19 +54,35 @@ float64 error (any summation order, as in a matrix product) is below
 ``24·2⁻⁵³·14·Σ|yᵢ|/√32 < 2⁻⁴⁷·Σ|yᵢ|``. In the bounds ``|z| ≤ τ ≤ ρ ≤ 14``, every ``|e| ≤ 2``
 and ``d² ≤ 112``; the rounding of ``z`` (a few ulps of ``τ``) moves ``d`` by less than
 ``2⁻⁴⁸``, the numerator ``ρ² + τ² − d² ≤ 500`` carries an error below ``2⁻⁴⁰``, and
-``2τρ ≥ 16``, so a bound is off by less than ``2⁻⁴⁴·ny ≤ 2⁻⁴⁴·Σ|yᵢ|``. The certificate
+``2τρ ≥ 16``, so a bound is off by less than ``2⁻⁴⁴·ny ≤ 2⁻⁴⁴·Σ|yᵢ|`` (whatever the order
+of the sums: the 0/1 products of the group bounds and the ``D⁰ + Σ ε(D¹ − D⁰)`` form of the
+coset distances add a few roundings of quantities below 112 each; the shell bounds are
+values, the lattice-distance bounds bounds, of the same sizes). The certificate
 compares quantities each within ``2⁻⁴⁴·Σ|yᵢ|`` of their exact values against a margin of
 ``2⁻²⁶·Σ|yᵢ|``: a certified row is correct. Rows of zeros are never certified (the host
 gives them index 0).
 
+Shells
+------
+A round computes coset tables for its ``L`` largest shells only (for Gaussian data the
+winner is in one of the largest: 58 % norm 24, 27 % norm 22, 11 % norm 20 at
+``max_norm = 24``). Every other shell ``t`` (radius ``r``) is bounded twice: by its *shell
+bound*, ``|y|`` sorted against the sorted magnitudes of each of its classes (no
+congruences, the host's first bound), and by the distance to the whole lattice: the least
+group distance ``dmin`` of a computed shell ``s`` bounds ``d(z_s, v)²`` for every lattice
+point, so ``q(v) ≤ ny·(r² + τ_s² − dmin)/(2τ_s r)`` on shell ``t``. The larger of the
+two bounds, the smaller, is the shell's ``T``.
+
 Cost
 ----
-Per row and round: the coset tables of every shell (11 shells at ``max_norm = 24``:
-~10⁴ operations), 256 group bounds per shell (6 gathers each), ``32·G`` coset bounds,
-``C`` sorts of 24 values and a ``(C, 24) × (24, 301)`` product. Round 1 uses ``G = 8``,
-``C = 8`` (only its best cosine is kept, for ``τ``), round 2 ``G = 24``, ``C = 16``; the
-rows round 2 leaves open get a third round with ``G = 96``, ``C = 64`` before they go to
-the host.
+Per row and round: coset tables of ``L`` shells (about 2,000 operations each), 256 group
+bounds per shell (a product with a 0/1 matrix), ``32·G`` coset bounds, ``C`` sorts of 24
+values and a ``(C, 24) × (24, K)`` product with the ``K`` classes (301 at
+``max_norm = 24``). The rounds (``L``, ``G``, ``C``) are :data:`DEFAULT_ROUNDS`: round 1
+(3, 4, 4) only sets τ; round 2 (6, 16, 12) certifies about 92 % of Gaussian rows at
+``max_norm = 24``, round 3 (7, 48, 24) all but about 0.05 %, and round 4 (all shells,
+128 groups, 64 cosets) the rest. Rows still open go to the host: exact ties (zero rows,
+some integer rows) always do.
 """
 
 from __future__ import annotations
@@ -82,9 +99,15 @@ from leechkit.lattice.quantizers.spherical import _leech_tables
 
 __all__ = ["DEFAULT_ROUNDS", "shell_nearest", "shell_search_device"]
 
-#: (groups refined, cosets evaluated) of the rounds: round 1 finds the cosine that sets τ
-#: for round 2, whose bounds certify; later rounds retry the open rows with more work.
-DEFAULT_ROUNDS: tuple[tuple[int, int], ...] = ((8, 8), (24, 16), (96, 64))
+#: (largest shells computed (None: all), groups refined, cosets evaluated) of the rounds:
+#: round 1 finds the cosine that sets τ for round 2, whose bounds certify; the last round
+#: retries the rows left open with every shell and more groups and cosets.
+DEFAULT_ROUNDS: tuple[tuple[int | None, int, int], ...] = (
+    (3, 4, 4),
+    (6, 16, 12),
+    (7, 48, 24),
+    (None, 128, 64),
+)
 _MARGIN = 2.0**-26
 _CHUNK = {"cpu": 1 << 12, "cuda": 1 << 15}
 
@@ -96,7 +119,7 @@ class _Tables:
     rho: torch.Tensor  # (S,) float64 shell radii √(8n)
     group_sum: torch.Tensor  # (48, 128) float64 0/1: column j, halved pattern h of group g
     canon: torch.Tensor  # (128, 6) canonical column patterns of group g
-    eps: torch.Tensor  # (2, 32, 6) float64 0/1: the columns complemented by coset q, per parity
+    eps_t: torch.Tensor  # (2, 6, 32) float64 0/1: the columns complemented by coset q, per parity
     coset_word: torch.Tensor  # (128, 32) codeword index of those cosets
     word_bits: torch.Tensor  # (4096, 24) int64 codeword bits
     word_weight: torch.Tensor  # (4096,) codeword weights
@@ -107,6 +130,7 @@ class _Tables:
     class_par: torch.Tensor  # (K,) even classes: required parity of minus signs on the support
     class_omin: torch.Tensor  # (K,) even classes: least odd magnitude (0 for weight 0)
     class_rho: torch.Tensor  # (K,) float64 radius of the class's shell
+    class_magnitudes: torch.Tensor  # (K, 24) float64 the class's magnitudes, decreasing
 
 
 _TABLE_CACHE: dict[tuple[int, int, str], _Tables] = {}
@@ -155,7 +179,7 @@ def _build_tables(code: LeechShellCode, device: torch.device) -> _Tables:
         rho=put(rho, torch.float64),
         group_sum=put(group_sum, torch.float64),
         canon=put(canon),
-        eps=put((eps[:, :, None] >> np.arange(6)) & 1, torch.float64),
+        eps_t=put(((eps[:, None, :] >> np.arange(6)[:, None]) & 1), torch.float64),
         coset_word=put(coset_word),
         word_bits=put(words),
         word_weight=put(weight),
@@ -166,6 +190,7 @@ def _build_tables(code: LeechShellCode, device: torch.device) -> _Tables:
         class_par=put(cpar),
         class_omin=put(comin, torch.float64),
         class_rho=put(rho[cshell], torch.float64),
+        class_magnitudes=put(np.array([c.shape for c in classes]), torch.float64),
     )
     _TABLE_CACHE[key] = tables
     return tables
@@ -206,56 +231,84 @@ def _cosine_bound(ny: torch.Tensor, rho: torch.Tensor, tau: torch.Tensor, d2: to
     return ny * (rho * rho + tau * tau - d2) / (2.0 * tau * rho)
 
 
+def _shell_bounds(y: torch.Tensor, t: _Tables) -> torch.Tensor:
+    """Per shell a bound on the values of all its points, without congruences (B, S): ``|y|``
+    sorted against the sorted magnitudes of each class (rearrangement inequality)."""
+    a = y.abs().sort(dim=1, descending=True).values
+    v = (a @ t.class_magnitudes.T) / t.class_rho  # (B, K)
+    out = torch.full((y.shape[0], t.rho.shape[0]), -torch.inf, dtype=y.dtype, device=y.device)
+    return out.scatter_reduce(1, t.class_shell.expand_as(v), v, "amax")
+
+
 def _round(
-    y: torch.Tensor, ny: torch.Tensor, f: torch.Tensor, t: _Tables, groups: int, cosets: int
+    y: torch.Tensor,
+    ny: torch.Tensor,
+    f: torch.Tensor,
+    sb: torch.Tensor,
+    t: _Tables,
+    shells: int | None,
+    groups: int,
+    cosets: int,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """One round of the search (module docstring) on rows ``y`` (B, 24) with cosine guesses ``f``.
 
-    Returns the best value ``q₁``, its class and codeword, and the largest value or bound of
-    everything else, ``max(q₂, G₊, C₊)``.
+    Only the ``shells`` largest shells (all for None) get coset tables; every other shell is
+    bounded by its shell bound ``sb`` and by the distance of the computed shells' ``z`` to the
+    whole lattice. Returns the best value ``q₁``, its class and codeword, and the largest
+    value or bound of everything else, ``max(q₂, G₊, C₊, shells not computed)``.
     """
     b = y.shape[0]
-    nsh = t.rho.shape[0]
+    total = t.rho.shape[0]
+    nsh = total if shells is None else min(shells, total)
+    first = total - nsh  # the computed shells are first … total − 1
+    rho = t.rho[first:]
     rows = torch.arange(b, device=y.device)
-    tau = f.clamp(0.25, 1.0)[:, None] * t.rho  # (B, S)
+    tau = f.clamp(0.25, 1.0)[:, None] * rho  # (B, S)
     d, kk, ff = _coset_tables(y, ny, tau)
     # Group bounds: each column its cheaper complement (the canonical pattern has top bit 0):
     # the sum over the columns as a product with the 0/1 matrix of the canonical patterns.
     mm = torch.minimum(d[..., 0::2], d.flip(-1)[..., 0::2])  # (B, S, 2, 6, 8): D[2h], D[2h ^ 15]
     amin = mm.reshape(b, nsh, 2, 48) @ t.group_sum  # (B, S, 2, 128)
-    gb = _cosine_bound(ny[:, None, None, None], t.rho[:, None, None], tau[:, :, None, None], amin)
+    gb = _cosine_bound(ny[:, None, None, None], rho[:, None, None], tau[:, :, None, None], amin)
+    if first:
+        # No lattice point is nearer to z_s than √dmin_s, whatever its norm (law of cosines
+        # at each other shell's radius r), and no point of a shell beats its shell bound.
+        dmin = amin.reshape(b, nsh, 256).amin(-1)  # (B, S)
+        r = t.rho[:first, None]  # (first, 1)
+        lattice = _cosine_bound(ny[:, None, None], r, tau[:, None, :], dmin[:, None, :]).amin(-1)
+        other = torch.minimum(sb[:, :first], lattice).amax(-1)
+    else:
+        other = torch.full_like(ny, -torch.inf)
     groups = min(groups, nsh * 256 - 1)
     gval, gsel = gb.reshape(b, -1).topk(groups + 1, dim=1)
     g_next = gval[:, groups]
     gsel = gsel[:, :groups]
     s, m, g = gsel // 256, (gsel // 128) % 2, gsel % 128  # (B, G)
-    # Coset bounds of the refined groups: exact distances (parity of the multiples of 4
-    # repaired). Coset q of group g complements the columns of pattern ε_q (of the group's
-    # parity) in its canonical word: from the 6 columns and their complements, per coset
-    # ``d² = Σⱼ D⁰ⱼ + Σⱼ εⱼ(D¹ⱼ − D⁰ⱼ)`` and likewise for the parity; the repair is min over
-    # the chosen columns.
+    # Coset bounds of the refined groups. Coset q of group g complements the columns of
+    # pattern ε_q (of the group's parity) in the group's canonical word, so from the columns
+    # and their complements ``d² = Σⱼ D⁰ⱼ + Σⱼ εⱼ(D¹ⱼ − D⁰ⱼ)``, and likewise the parity of
+    # the multiples of 4. When that parity is wrong, the repair costs at least the least
+    # ``F`` of any column either way (a lower bound of d², so the coset bound stays valid).
     canon = t.canon[g]  # (B, G, 6)
     j = torch.arange(6, device=y.device)
     dkf = torch.stack([d, kk, ff], dim=-1)  # (B, S, 2, 6, 16, 3)
     at = (rows[:, None, None], s[:, :, None], m[:, :, None], j)
     c0, c1 = dkf[(*at, canon)], dkf[(*at, canon ^ 15)]  # (B, G, 6, 3)
-    eps = t.eps  # (2, 32, 6) float64 0/1 patterns of each parity
-    base = c0[..., :2].sum(2)  # (B, G, 2): Σ D⁰, Σ K⁰
+    base = c0[..., :2].sum(2)[..., None]  # (B, G, 2, 1): Σ D⁰, Σ K⁰
     delta = (c1[..., :2] - c0[..., :2]).transpose(2, 3)  # (B, G, 2, 6)
-    par = g % 2
-    ep = eps[par]  # (B, G, 32, 6)
-    lin = base[:, :, None, :] + (ep[:, :, None, :, :] @ delta[:, :, :, :, None])[..., 0].transpose(2, 3)
-    fmin = torch.where(ep > 0, c1[:, :, None, :, 2], c0[:, :, None, :, 2]).amin(-1)  # (B, G, 32)
-    wrong = lin[..., 1].remainder(2) != m[:, :, None]
-    d2 = lin[..., 0] + torch.where(wrong, fmin, 0.0)
+    odd_group = (g % 2 == 1)[:, :, None, None]
+    lin = base + torch.where(odd_group, delta @ t.eps_t[1], delta @ t.eps_t[0])  # (B, G, 2, 32)
+    repair = torch.minimum(c0[..., 2], c1[..., 2]).amin(-1)[:, :, None]  # (B, G, 1)
+    wrong = lin[:, :, 1].remainder(2) != m[:, :, None]
+    d2 = lin[:, :, 0] + torch.where(wrong, repair, 0.0)  # (B, G, 32)
     sr = s[:, :, None]
-    cb = _cosine_bound(ny[:, None, None], t.rho[sr], tau[rows[:, None, None], sr], d2)  # (B, G, 32)
+    cb = _cosine_bound(ny[:, None, None], rho[sr], tau[rows[:, None, None], sr], d2)  # (B, G, 32)
     cosets = min(cosets, groups * 32 - 1)
     cval, csel = cb.reshape(b, -1).topk(cosets + 1, dim=1)
     c_next = cval[:, cosets]
     csel = csel[:, :cosets]
     gi = csel // 32
-    cs = s.gather(1, gi)  # (B, C) shell, type and codeword of each evaluated coset
+    cs = s.gather(1, gi) + first  # (B, C) shell, type and codeword of each evaluated coset
     cm = m.gather(1, gi)
     cw = t.coset_word[g.gather(1, gi), csel % 32]
     # Exact values: sorted pairings with every class as one product, then masks.
@@ -281,7 +334,7 @@ def _round(
     top, arg = q.reshape(b, -1).topk(2, dim=1)
     nk = t.class_rows.shape[0]
     best_cw = cw.gather(1, arg[:, :1] // nk)[:, 0]
-    rest = torch.maximum(top[:, 1], torch.maximum(g_next, c_next))
+    rest = torch.maximum(torch.maximum(top[:, 1], other), torch.maximum(g_next, c_next))
     return top[:, 0], arg[:, 0] % nk, best_cw, rest
 
 
@@ -295,7 +348,7 @@ def _scaled(rows: torch.Tensor) -> torch.Tensor:
 def shell_search_device(
     rows: torch.Tensor,
     code: LeechShellCode,
-    rounds: tuple[tuple[int, int], ...] = DEFAULT_ROUNDS,
+    rounds: tuple[tuple[int | None, int, int], ...] = DEFAULT_ROUNDS,
     chunk_size: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The device part of :func:`shell_nearest`: winning pairs and their certificates.
@@ -308,9 +361,10 @@ def shell_search_device(
     rows : torch.Tensor
         (N, 24) finite floating-point rows.
     code : LeechShellCode
-    rounds : tuple of (groups, cosets)
+    rounds : tuple of (shells, groups, cosets)
         The rounds: the first sets τ only; from the second on each one's certificate is
-        checked, and rows left open go on to the next.
+        checked, and rows left open go on to the next. ``shells``: how many of the largest
+        shells get coset tables (None: all).
     chunk_size : int, optional
         Rows per batch (default 4,096 on the CPU, 32,768 on CUDA).
 
@@ -333,16 +387,17 @@ def shell_search_device(
         y = _scaled(rows[start : start + chunk])
         ny = y.norm(dim=1)
         margin = _MARGIN * y.abs().sum(dim=1)
-        q, _, _, _ = _round(y, ny, torch.full_like(ny, code._f0), t, *rounds[0])
+        sb = _shell_bounds(y, t)
+        q, _, _, _ = _round(y, ny, torch.full_like(ny, code._f0), sb, t, *rounds[0])
         f = q / ny
         live = torch.nonzero(ny > 0).flatten()
         out_k = torch.zeros(y.shape[0], dtype=torch.int64, device=y.device)
         out_w = torch.zeros_like(out_k)
         out_ok = torch.zeros(y.shape[0], dtype=torch.bool, device=y.device)
-        for groups, cosets in rounds[1:]:
+        for shells, groups, cosets in rounds[1:]:
             if live.numel() == 0:
                 break
-            q1, k1, w1, rest = _round(y[live], ny[live], f[live], t, groups, cosets)
+            q1, k1, w1, rest = _round(y[live], ny[live], f[live], sb[live], t, shells, groups, cosets)
             good = q1 - rest > margin[live]
             out_k[live], out_w[live], out_ok[live] = k1, w1, good
             f[live] = torch.maximum(f[live], q1 / ny[live])

@@ -104,7 +104,7 @@ def test_bad_input_raises():
     with pytest.raises(ValueError, match="search"):
         shell_nearest(torch.zeros(1, 24), code, search="gpu")
     with pytest.raises(ValueError, match="two rounds"):
-        ss.shell_search_device(torch.zeros(1, 24), code, rounds=((8, 8),))
+        ss.shell_search_device(torch.zeros(1, 24), code, rounds=((4, 8, 8),))
 
 
 def test_pair_points_checks_its_arguments():
