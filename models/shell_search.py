@@ -291,9 +291,12 @@ def _round(
     # ``F`` of any column either way (a lower bound of d², so the coset bound stays valid).
     canon = t.canon[g]  # (B, G, 6)
     j = torch.arange(6, device=y.device)
-    dkf = torch.stack([d, kk, ff], dim=-1)  # (B, S, 2, 6, 16, 3)
-    at = (rows[:, None, None], s[:, :, None], m[:, :, None], j)
-    c0, c1 = dkf[(*at, canon)], dkf[(*at, canon ^ 15)]  # (B, G, 6, 3)
+    at = (((s * 2 + m)[:, :, None] * 6 + j) * 16).reshape(b, -1)  # (B, G·6) flat offsets
+    picks = [
+        torch.stack([a.reshape(b, -1).gather(1, at + c.reshape(b, -1)) for a in (d, kk, ff)], dim=-1)
+        for c in (canon, canon ^ 15)
+    ]
+    c0, c1 = (p.reshape(b, -1, 6, 3) for p in picks)  # (B, G, 6, 3): D, K, F per column
     base = c0[..., :2].sum(2)[..., None]  # (B, G, 2, 1): Σ D⁰, Σ K⁰
     delta = (c1[..., :2] - c0[..., :2]).transpose(2, 3)  # (B, G, 2, 6)
     odd_group = (g % 2 == 1)[:, :, None, None]
@@ -322,15 +325,14 @@ def _round(
     odd_vals = (y[:, None, :] * (1 - 2 * bits)).sort(dim=2, descending=True).values
     odd = cm[:, :, None] == 1
     vals = torch.where(odd, odd_vals, even_vals)  # (B, C, 24)
-    v = vals @ t.class_rows.T  # (B, C, K)
+    q = vals @ t.class_rows.T  # (B, C, K): values before the parity repair
     w = t.word_weight[cw]
     amin_on = vals.gather(2, (w - 1).clamp(min=0)[:, :, None])  # least |y| on the support
     negpar = ((bits * (y < 0)[:, None, :]).sum(2) % 2)[:, :, None]
     fix = (~odd) & (w[:, :, None] > 0) & (negpar != t.class_par)
-    v = v - torch.where(fix, 2.0 * amin_on * t.class_omin, 0.0)
-    q = v / t.class_rho
+    q.sub_(fix * (2.0 * amin_on) * t.class_omin).div_(t.class_rho)  # in place: (B, C, K) is large
     valid = (t.class_shell == cs[:, :, None]) & (t.class_slot == t.slot[cm, cw][:, :, None])
-    q = torch.where(valid, q, -torch.inf)
+    q.masked_fill_(~valid, -torch.inf)
     top, arg = q.reshape(b, -1).topk(2, dim=1)
     nk = t.class_rows.shape[0]
     best_cw = cw.gather(1, arg[:, :1] // nk)[:, 0]
