@@ -14,6 +14,8 @@ Requires the ``torch`` extra. One module per concept:
 * :mod:`.lattice_ops` — lattice operations on tensors of any device (exact decoding, nearest
   minimal vector), with fused Triton kernels on CUDA; :mod:`.tensor_quant` — the lattice
   tensor quantizer on any device.
+* :mod:`.shell_search` — the exact smallest-angle search of a union of Leech shells (LLVQ's
+  encoder) on tensors of any device, certified on the device and finished on the host.
 * :mod:`.weight_quant` — post-training weight quantization of linear layers (RTN, GPTQ, E8,
   Leech Voronoi codes, LLVQ) into packed :class:`QuantizedLinear` layers, saved with safetensors.
 * :mod:`.quantization` — quantization layers: spherical Leech / E8 (Λ24-SQ), the seeds' soft
@@ -56,6 +58,7 @@ from .quantization import (
     codebook_usage,
     make_quantizer,
 )
+from .shell_search import shell_nearest
 from .telemetry import TelemetryCallback, format_table, weight_telemetry
 from .tensor_quant import dequantize_tensor, quantize_tensor
 from .tokenizer import ByteTokenizer, SentencePieceTokenizer, Tokenizer, load_tokenizer
@@ -145,6 +148,7 @@ __all__ = [
     "quantize_tensor",
     "quantize_weight",
     "save_quantized",
+    "shell_nearest",
     "train",
     "train_batches",
     "weight_telemetry",

@@ -643,6 +643,9 @@ class ShellStage(Stage):
 
     kind = "shells"
     dim = 24
+    #: Where :meth:`directions` searches: ``"auto"`` (by the tensor's device), ``"device"``
+    #: (the torch search of :mod:`leechkit.models.shell_search`, any device) or ``"host"``.
+    search = "auto"
 
     def __init__(self, max_norm: int, gain_bits: int, min_norm: int = 4, code: object | None = None):
         self.max_norm = int(max_norm)
@@ -681,9 +684,24 @@ class ShellStage(Stage):
         }
 
     def directions(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Indices and unit vectors (float64) of the smallest-angle shell points of rows of ``y`` (N, 24)."""
-        arr = np.ascontiguousarray(y.detach().cpu().to(torch.float64).numpy())
-        idx, vec = self.code.nearest(arr)
+        """Indices and unit vectors (float64) of the smallest-angle shell points of rows of ``y`` (N, 24).
+
+        CUDA (non-CPU) rows of a :class:`~leechkit.lattice.LeechShellCode` are searched on
+        their device (:func:`leechkit.models.shell_search.shell_nearest`, the same results
+        as the host search; :attr:`search` ``"device"`` forces that search on CPU tensors
+        too), other rows and codebooks by ``code.nearest`` on the host.
+        """
+        from leechkit.lattice.quantizers.shells import LeechShellCode
+
+        from .shell_search import shell_nearest
+
+        device = self.search == "device" or (self.search == "auto" and y.device.type != "cpu")
+        if device and isinstance(self.code, LeechShellCode):
+            found = shell_nearest(y.detach(), self.code, search="device")
+            idx, vec = found[0].cpu().numpy(), found[1].cpu().numpy()
+        else:
+            arr = np.ascontiguousarray(y.detach().cpu().to(torch.float64).numpy())
+            idx, vec = self.code.nearest(arr)
         unit = self._unit(np.asarray(vec))
         return torch.from_numpy(np.asarray(idx, dtype=np.int64)).to(y.device), torch.from_numpy(unit).to(
             y.device

@@ -41,6 +41,7 @@ __all__ = [
     "index_to_vector_batch",
     "nearest_batch",
     "pair_index",
+    "pair_index_batch",
     "vector_to_index_batch",
 ]
 
@@ -480,6 +481,22 @@ def pair_index(x, k, cw, nmin, nmax, ct, kt, gt, out):
     hist = np.empty(32, dtype=np.int64)
     _pair_vector(x, k, gt[0][cw], ct, out, keyv, order, vals)
     return _vector_to_index(out, nmin, nmax, ct, kt, gt, cnt, vals, hist)
+
+
+@numba.njit(cache=True, parallel=True)
+def pair_index_batch(x, k, cw, nmin, nmax, ct, kt, gt, out_idx, out_vec):
+    """:func:`pair_index` for every row: rows ``x`` (n, 24), classes ``k`` and codeword
+    indices ``cw`` (n,); indices into ``out_idx`` (n,), vectors into ``out_vec`` (n, 24)."""
+    n = x.shape[0]
+    for b in numba.prange((n + _ROWS - 1) // _ROWS):
+        keyv = np.empty(24)
+        order = np.empty(24, dtype=np.int64)
+        vals = np.empty(24, dtype=np.int64)
+        cnt = np.empty(32, dtype=np.int64)
+        hist = np.empty(32, dtype=np.int64)
+        for r in range(b * _ROWS, min(n, (b + 1) * _ROWS)):
+            _pair_vector(x[r], k[r], gt[0][cw[r]], ct, out_vec[r], keyv, order, vals)
+            out_idx[r] = _vector_to_index(out_vec[r], nmin, nmax, ct, kt, gt, cnt, vals, hist)
 
 
 # --- exact comparison of cosines ----------------------------------------------------------------

@@ -647,6 +647,56 @@ class LeechShellCode:
                 idx[r], vec[r] = self._resolve_exactly(pts[r])
         return idx.reshape(batch), vec.reshape(batch + (24,))
 
+    def pair_points(self, x: object, classes: object, codewords: object) -> tuple[np.ndarray, np.ndarray]:
+        """The smallest-index point maximising ``⟨x, v⟩`` inside given (class, codeword) pairs.
+
+        The last step of :meth:`nearest` on its own, for searches that find the winning pair
+        elsewhere (the GPU search of :func:`leechkit.models.shell_nearest`): once the pair is
+        known, its smallest-index optimal vector follows from comparisons of entries of
+        ``x`` (module docstring, "Ties and exactness").
+
+        Parameters
+        ----------
+        x : array_like
+            Rows (n, 24), finite.
+        classes : array_like of int
+            (n,) class numbers: positions in the list of all classes of the code (shells in
+            increasing norm, each in the order of :meth:`classes`).
+        codewords : array_like of int
+            (n,) Golay codewords as rows of ``GolayCode.codewords()``; for an even class the
+            codeword must have the class's weight.
+
+        Returns
+        -------
+        (indices, vectors)
+            int64 (n,) and (n, 24), as :meth:`nearest` returns them.
+
+        Raises
+        ------
+        ValueError
+            Shapes that do not match, a class or codeword out of range, or a codeword of the
+            wrong weight for its class.
+        """
+        pts, _ = as_points(x, 24)
+        k = np.ascontiguousarray(np.asarray(classes, dtype=np.int64).reshape(-1))
+        cw = np.ascontiguousarray(np.asarray(codewords, dtype=np.int64).reshape(-1))
+        n = pts.shape[0]
+        if k.shape[0] != n or cw.shape[0] != n:
+            raise ValueError(f"{n} rows but {k.shape[0]} classes and {cw.shape[0]} codewords")
+        if n and (k.min() < 0 or k.max() >= len(self._classes) or cw.min() < 0 or cw.max() >= 4096):
+            raise ValueError("a class or codeword is out of range")
+        t = self._tables
+        cls = t["ct"][0]
+        weight = _golay_tables()["words"].sum(axis=1)[cw]
+        even = cls[k, _k.C_M] == 0
+        if (even & (weight != cls[k, _k.C_W])).any():
+            raise ValueError("an even class paired with a codeword of another weight")
+        idx = np.empty(n, dtype=np.int64)
+        vec = np.empty((n, 24), dtype=np.int64)
+        if n:
+            _k.pair_index_batch(pts, k, cw, self.min_norm, self.max_norm, t["ct"], t["kt"], t["gt"], idx, vec)
+        return idx, vec
+
     def _resolve_exactly(self, row: np.ndarray) -> tuple[int, np.ndarray]:
         """Exact winner of a row float64 could not decide: candidate pairs, then Python integers."""
         t = self._tables

@@ -1,0 +1,481 @@
+"""The exact smallest-angle search of a union of Leech shells on torch tensors (LLVQ's encoder).
+
+:func:`shell_nearest` returns, for each 24-D row of a tensor, the point of a
+:class:`leechkit.lattice.LeechShellCode` with the smallest angle to it: the same index and
+vector, bit for bit and tie rule included, as :meth:`LeechShellCode.nearest`. CPU tensors go
+to that Numba search. On other devices the search below runs as batched tensor operations
+on the device; it names the winning (class, Golay codeword) pair of each row together with
+a certificate that the pair is the unique exact optimum, and the rows it cannot certify are
+decided by the host search. The smallest-index optimal vector of a certified pair and its
+index come from :meth:`LeechShellCode.pair_points` (an O(24) ranking per row, on the host).
+
+Notation (√8 units, as in :mod:`leechkit.lattice.quantizers.shells`)
+---------------------------------------------------------------------
+A row ``y`` (scaled by a power of two to ``max|yᵢ| ∈ [1, 2)``, which changes no angle),
+``‖y‖ = ny``; a shell ``s`` of norm ``n`` has radius ``ρ = √(8n)``; the *value* of a point
+``v`` is ``q(v) = ⟨y, v⟩/ρ = ny·cos(y, v)``, so the best point has the largest value across
+shells. The lattice splits into 8,192 cosets ``(m, c)`` (``m ∈ {0, 1}``, ``c`` a Golay
+codeword), and each shell's points of a coset into *classes* (multisets of magnitudes); a
+(class, coset) pair is the unit of :meth:`LeechShellCode.nearest`.
+
+The search, per row (two rounds of the same steps)
+--------------------------------------------------
+1. **Bounds.** For each shell computed (below), ``z = τ·y/ny`` with ``τ = f·ρ`` (``f`` a guess of the best
+   cosine: the code's first guess ``f₀`` in round 1, the best cosine of round 1 in round 2).
+   By the law of cosines every point ``v`` of the shell in a coset ``C`` has
+   ``q(v) ≤ ny·(ρ² + τ² − d(z, C)²)/(2τρ)``. The host's column tables give ``d(z, C)²``
+   (per coordinate the nearest point of ``r + 4Z``, per MOG column and 4-bit pattern the
+   column's cost, parity repair of the multiples of 4), and for each of the 256 groups
+   (``m``, hexacode word, parity) of 32 cosets a lower bound on all of its distances (each
+   column its cheaper complement, no parity repair): a *group bound* on ``q``.
+2. **Refinement.** The ``G`` groups of largest bound (over all shells) are split into their
+   32 cosets with exact distances: *coset bounds*.
+3. **Evaluation.** The ``C`` cosets of largest bound are evaluated exactly against every
+   class of their shell: the sorted pairing of the host (``(−1)^c ⊙ y`` sorted against the
+   signed values of an odd class; ``|y|`` on and off the support, each sorted, against the
+   odd and even magnitudes of an even class, minus the cheapest sign-parity repair), as one
+   matrix product with the 301 classes (at ``max_norm = 24``) and a mask.
+4. **Certificate.** With ``q₁`` the best evaluated value, ``q₂`` the best of the other
+   evaluated pairs, ``G₊`` the largest group bound not refined, ``C₊`` the largest coset
+   bound not evaluated and ``T₊`` the largest bound of the shells not computed (below),
+   the row is certified when ``q₁ − max(q₂, G₊, C₊, T₊) > margin``. Every point of the
+   code lies in some (shell, coset), whose value is at most its coset bound, which is at
+   most its group bound (or its shell's bound ``T``); so every point outside the winning pair has a value
+   below ``q₁ − margin`` (up to rounding), and the winning pair is the *unique* exact
+   optimum: the host search, which is exact, returns a point of it, and inside the pair its
+   point is the one :meth:`LeechShellCode.pair_points` picks (the same function the host
+   uses). Exact ties between pairs are never certified.
+
+Margin and rounding (float64)
+-----------------------------
+``margin = 2⁻²⁶ · Σ|yᵢ|`` (the host search's pruning margin). The values are sums of 24
+products ``|u|·|b|`` with magnitudes ``|b| ≤ 14`` and ``|yᵢ| < 2`` over ``ρ ≥ √32``: their
+float64 error (any summation order, as in a matrix product) is below
+``24·2⁻⁵³·14·Σ|yᵢ|/√32 < 2⁻⁴⁷·Σ|yᵢ|``. In the bounds ``|z| ≤ τ ≤ ρ ≤ 14``, every ``|e| ≤ 2``
+and ``d² ≤ 112``; the rounding of ``z`` (a few ulps of ``τ``) moves ``d`` by less than
+``2⁻⁴⁸``, the numerator ``ρ² + τ² − d² ≤ 500`` carries an error below ``2⁻⁴⁰``, and
+``2τρ ≥ 16``, so a bound is off by less than ``2⁻⁴⁴·ny ≤ 2⁻⁴⁴·Σ|yᵢ|`` (whatever the order
+of the sums: the 0/1 products of the group bounds and the ``D⁰ + Σ ε(D¹ − D⁰)`` form of the
+coset distances add a few roundings of quantities below 112 each; the shell bounds are
+values, the lattice-distance bounds bounds, of the same sizes). The certificate
+compares quantities each within ``2⁻⁴⁴·Σ|yᵢ|`` of their exact values against a margin of
+``2⁻²⁶·Σ|yᵢ|``: a certified row is correct. Rows of zeros are never certified (the host
+gives them index 0).
+
+Shells
+------
+A round computes coset tables for its ``L`` largest shells only (for Gaussian data the
+winner is in one of the largest: 58 % norm 24, 27 % norm 22, 11 % norm 20 at
+``max_norm = 24``). Every other shell ``t`` (radius ``r``) is bounded twice: by its *shell
+bound*, ``|y|`` sorted against the sorted magnitudes of each of its classes (no
+congruences, the host's first bound), and by the distance to the whole lattice: the least
+group distance ``dmin`` of a computed shell ``s`` bounds ``d(z_s, v)²`` for every lattice
+point, so ``q(v) ≤ ny·(r² + τ_s² − dmin)/(2τ_s r)`` on shell ``t``. The larger of the
+two bounds, the smaller, is the shell's ``T``.
+
+Cost
+----
+Per row and round: coset tables of ``L`` shells (about 2,000 operations each), 256 group
+bounds per shell (a product with a 0/1 matrix), ``32·G`` coset bounds, ``C`` sorts of 24
+values and a ``(C, 24) × (24, K)`` product with the ``K`` classes (301 at
+``max_norm = 24``). The rounds (``L``, ``G``, ``C``) are :data:`DEFAULT_ROUNDS`: round 1
+(3, 4, 4) only sets τ; round 2 (6, 16, 12) certifies about 92 % of Gaussian rows at
+``max_norm = 24``, round 3 (7, 48, 24) all but about 0.05 %, and round 4 (all shells,
+128 groups, 64 cosets) the rest. Rows still open go to the host: exact ties (zero rows,
+some integer rows) always do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from leechkit.lattice.codes.golay import golay_code
+from leechkit.lattice.quantizers import _shell_kernels as _k
+from leechkit.lattice.quantizers.shells import LeechShellCode
+from leechkit.lattice.quantizers.spherical import _leech_tables
+
+__all__ = ["DEFAULT_ROUNDS", "shell_nearest", "shell_search_device"]
+
+#: (largest shells computed (None: all), groups refined, cosets evaluated) of the rounds:
+#: round 1 finds the cosine that sets τ for round 2, whose bounds certify; the last round
+#: retries the rows left open with every shell and more groups and cosets.
+DEFAULT_ROUNDS: tuple[tuple[int | None, int, int], ...] = (
+    (3, 4, 4),
+    (6, 16, 12),
+    (7, 48, 24),
+    (None, 128, 64),
+)
+_MARGIN = 2.0**-26
+_CHUNK = {"cpu": 1 << 12, "cuda": 1 << 15}
+
+
+@dataclass(frozen=True)
+class _Tables:
+    """Device tables of one code (see :func:`_build_tables`)."""
+
+    rho: torch.Tensor  # (S,) float64 shell radii √(8n)
+    group_sum: torch.Tensor  # (48, 128) float64 0/1: column j, halved pattern h of group g
+    canon: torch.Tensor  # (128, 6) canonical column patterns of group g
+    eps_t: torch.Tensor  # (2, 6, 32) float64 0/1: the columns complemented by coset q, per parity
+    coset_word: torch.Tensor  # (128, 32) codeword index of those cosets
+    word_bits: torch.Tensor  # (4096, 24) int64 codeword bits
+    word_weight: torch.Tensor  # (4096,) codeword weights
+    slot: torch.Tensor  # (2, 4096) class slot of the coset (m, codeword)
+    class_rows: torch.Tensor  # (K, 24) float64 sorted values of every class
+    class_shell: torch.Tensor  # (K,) shell of the class
+    class_slot: torch.Tensor  # (K,) slot (m, weight) of the class
+    class_par: torch.Tensor  # (K,) even classes: required parity of minus signs on the support
+    class_omin: torch.Tensor  # (K,) even classes: least odd magnitude (0 for weight 0)
+    class_rho: torch.Tensor  # (K,) float64 radius of the class's shell
+    class_magnitudes: torch.Tensor  # (K, 24) float64 the class's magnitudes, decreasing
+
+
+_TABLE_CACHE: dict[tuple[int, int, str], _Tables] = {}
+
+
+def _build_tables(code: LeechShellCode, device: torch.device) -> _Tables:
+    key = (code.min_norm, code.max_norm, str(device))
+    if key in _TABLE_CACHE:
+        return _TABLE_CACHE[key]
+    ht = _leech_tables()
+    canon, gpar, gw, colw, eps = (ht[k] for k in ("canon", "gpar", "gw", "colw", "eps"))
+    pats = eps[gpar]  # (128, 32) complement patterns of each group
+    flips = (pats[:, :, None] >> np.arange(6)) & 1  # (128, 32, 6)
+    coset_word = gw[:, None] ^ np.bitwise_xor.reduce(flips * colw, axis=2)
+    words = golay_code().codewords().astype(np.int64)
+    weight = words.sum(axis=1)
+    slot_of_weight = {0: 0, 8: 1, 12: 2, 16: 3, 24: 4}
+    slot = np.stack([np.array([slot_of_weight[w] for w in weight]), np.full(4096, _k.SLOT_ODD)])
+    classes = code._classes
+    shell_index = {n: s for s, n in enumerate(code.norms)}
+    rows = np.zeros((len(classes), 24))
+    cshell = np.zeros(len(classes), dtype=np.int64)
+    cslot = np.zeros(len(classes), dtype=np.int64)
+    cpar = np.zeros(len(classes), dtype=np.int64)
+    comin = np.zeros(len(classes))
+    for k, c in enumerate(classes):
+        cshell[k] = shell_index[c.norm]
+        if c.m == 1:
+            rows[k] = sorted((a if a % 4 == 1 else -a for a in c.shape), reverse=True)
+            cslot[k] = _k.SLOT_ODD
+        else:
+            odd = [a for a in c.shape if a % 4 == 2]  # the shape is decreasing
+            rows[k] = odd + [a for a in c.shape if a % 4 == 0]
+            cslot[k] = slot_of_weight[c.weight]
+            cpar[k] = (sum(c.shape) // 4) % 2
+            comin[k] = odd[-1] if odd else 0.0
+    group_sum = np.zeros((48, 128))
+    for j in range(6):
+        group_sum[8 * j + (canon[:, j] >> 1), np.arange(128)] = 1.0
+    rho = np.sqrt(8.0 * np.array(code.norms, dtype=np.float64))
+
+    def put(a: np.ndarray, dtype: torch.dtype = torch.int64) -> torch.Tensor:
+        return torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=device)
+
+    tables = _Tables(
+        rho=put(rho, torch.float64),
+        group_sum=put(group_sum, torch.float64),
+        canon=put(canon),
+        eps_t=put(((eps[:, None, :] >> np.arange(6)[:, None]) & 1), torch.float64),
+        coset_word=put(coset_word),
+        word_bits=put(words),
+        word_weight=put(weight),
+        slot=put(slot),
+        class_rows=put(rows, torch.float64),
+        class_shell=put(cshell),
+        class_slot=put(cslot),
+        class_par=put(cpar),
+        class_omin=put(comin, torch.float64),
+        class_rho=put(rho[cshell], torch.float64),
+        class_magnitudes=put(np.array([c.shape for c in classes]), torch.float64),
+    )
+    _TABLE_CACHE[key] = tables
+    return tables
+
+
+def _coset_tables(y: torch.Tensor, ny: torch.Tensor, tau: torch.Tensor):
+    """Column tables of every shell for ``z = τ·y/ny``: ``D``, ``K``, ``F`` (B, S, 2, 6, 16).
+
+    ``D[m, j, c]``: squared distance of column ``j`` of ``z`` to the nearest point of
+    ``m + 2c + 4Z⁴`` (``c`` the column's 4 codeword bits, bit ``t`` for row ``t``); ``K``:
+    parity of the multiples of 4 used; ``F``: cheapest change of that parity (one coordinate
+    to its next point, 4 further). Built as outer sums over the four rows (no gathers).
+    """
+    z = (tau / ny[:, None])[:, :, None] * y[:, None, :]  # (B, S, 24)
+    r = torch.arange(4, dtype=y.dtype, device=y.device)
+    kf = torch.floor((z[..., None] - r) * 0.25 + 0.5)  # (B, S, 24, residue)
+    e = z[..., None] - (r + 4.0 * kf)
+    b, s = z.shape[:2]
+    # Residue m + 2·bit: (B, S, m, column, row, bit).
+    def split(a: torch.Tensor) -> torch.Tensor:
+        return a.view(b, s, 6, 4, 2, 2).permute(0, 1, 5, 2, 3, 4)
+
+    e2, kb, fb = split(e * e), split(torch.remainder(kf, 2)), split(16.0 - 8.0 * e.abs())
+
+    def outer(a: torch.Tensor, op) -> torch.Tensor:
+        # Pattern c = b₀ + 2b₁ + 4b₂ + 8b₃: index (b₃, b₂, b₁, b₀) in row-major order.
+        out = op(a[..., 3, :, None], a[..., 2, None, :])
+        out = op(out[..., None], a[..., 1, None, None, :])
+        out = op(out[..., None], a[..., 0, None, None, None, :])
+        return out.reshape(*a.shape[:-2], 16)
+
+    kk = outer(kb, torch.add).remainder(2)
+    return outer(e2, torch.add), kk, outer(fb, torch.minimum)
+
+
+def _cosine_bound(ny: torch.Tensor, rho: torch.Tensor, tau: torch.Tensor, d2: torch.Tensor) -> torch.Tensor:
+    """Law-of-cosines bound ``ny·(ρ² + τ² − d²)/(2τρ)`` on the value of a shell's points."""
+    return ny * (rho * rho + tau * tau - d2) / (2.0 * tau * rho)
+
+
+def _shell_bounds(y: torch.Tensor, t: _Tables) -> torch.Tensor:
+    """Per shell a bound on the values of all its points, without congruences (B, S): ``|y|``
+    sorted against the sorted magnitudes of each class (rearrangement inequality)."""
+    a = y.abs().sort(dim=1, descending=True).values
+    v = (a @ t.class_magnitudes.T) / t.class_rho  # (B, K)
+    out = torch.full((y.shape[0], t.rho.shape[0]), -torch.inf, dtype=y.dtype, device=y.device)
+    return out.scatter_reduce(1, t.class_shell.expand_as(v), v, "amax")
+
+
+def _round(
+    y: torch.Tensor,
+    ny: torch.Tensor,
+    f: torch.Tensor,
+    sb: torch.Tensor,
+    t: _Tables,
+    shells: int | None,
+    groups: int,
+    cosets: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One round of the search (module docstring) on rows ``y`` (B, 24) with cosine guesses ``f``.
+
+    Only the ``shells`` largest shells (all for None) get coset tables; every other shell is
+    bounded by its shell bound ``sb`` and by the distance of the computed shells' ``z`` to the
+    whole lattice. Returns the best value ``q₁``, its class and codeword, and the largest
+    value or bound of everything else, ``max(q₂, G₊, C₊, shells not computed)``.
+    """
+    b = y.shape[0]
+    total = t.rho.shape[0]
+    nsh = total if shells is None else min(shells, total)
+    first = total - nsh  # the computed shells are first … total − 1
+    rho = t.rho[first:]
+    rows = torch.arange(b, device=y.device)
+    tau = f.clamp(0.25, 1.0)[:, None] * rho  # (B, S)
+    d, kk, ff = _coset_tables(y, ny, tau)
+    # Group bounds: each column its cheaper complement (the canonical pattern has top bit 0):
+    # the sum over the columns as a product with the 0/1 matrix of the canonical patterns.
+    mm = torch.minimum(d[..., 0::2], d.flip(-1)[..., 0::2])  # (B, S, 2, 6, 8): D[2h], D[2h ^ 15]
+    amin = mm.reshape(b, nsh, 2, 48) @ t.group_sum  # (B, S, 2, 128)
+    gb = _cosine_bound(ny[:, None, None, None], rho[:, None, None], tau[:, :, None, None], amin)
+    if first:
+        # No lattice point is nearer to z_s than √dmin_s, whatever its norm (law of cosines
+        # at each other shell's radius r), and no point of a shell beats its shell bound.
+        dmin = amin.reshape(b, nsh, 256).amin(-1)  # (B, S)
+        r = t.rho[:first, None]  # (first, 1)
+        lattice = _cosine_bound(ny[:, None, None], r, tau[:, None, :], dmin[:, None, :]).amin(-1)
+        other = torch.minimum(sb[:, :first], lattice).amax(-1)
+    else:
+        other = torch.full_like(ny, -torch.inf)
+    groups = min(groups, nsh * 256 - 1)
+    gval, gsel = gb.reshape(b, -1).topk(groups + 1, dim=1)
+    g_next = gval[:, groups]
+    gsel = gsel[:, :groups]
+    s, m, g = gsel // 256, (gsel // 128) % 2, gsel % 128  # (B, G)
+    # Coset bounds of the refined groups. Coset q of group g complements the columns of
+    # pattern ε_q (of the group's parity) in the group's canonical word, so from the columns
+    # and their complements ``d² = Σⱼ D⁰ⱼ + Σⱼ εⱼ(D¹ⱼ − D⁰ⱼ)``, and likewise the parity of
+    # the multiples of 4. When that parity is wrong, the repair costs at least the least
+    # ``F`` of any column either way (a lower bound of d², so the coset bound stays valid).
+    canon = t.canon[g]  # (B, G, 6)
+    j = torch.arange(6, device=y.device)
+    at = (((s * 2 + m)[:, :, None] * 6 + j) * 16).reshape(b, -1)  # (B, G·6) flat offsets
+    picks = [
+        torch.stack([a.reshape(b, -1).gather(1, at + c.reshape(b, -1)) for a in (d, kk, ff)], dim=-1)
+        for c in (canon, canon ^ 15)
+    ]
+    c0, c1 = (p.reshape(b, -1, 6, 3) for p in picks)  # (B, G, 6, 3): D, K, F per column
+    base = c0[..., :2].sum(2)[..., None]  # (B, G, 2, 1): Σ D⁰, Σ K⁰
+    delta = (c1[..., :2] - c0[..., :2]).transpose(2, 3)  # (B, G, 2, 6)
+    odd_group = (g % 2 == 1)[:, :, None, None]
+    lin = base + torch.where(odd_group, delta @ t.eps_t[1], delta @ t.eps_t[0])  # (B, G, 2, 32)
+    repair = torch.minimum(c0[..., 2], c1[..., 2]).amin(-1)[:, :, None]  # (B, G, 1)
+    wrong = lin[:, :, 1].remainder(2) != m[:, :, None]
+    d2 = lin[:, :, 0] + torch.where(wrong, repair, 0.0)  # (B, G, 32)
+    sr = s[:, :, None]
+    cb = _cosine_bound(ny[:, None, None], rho[sr], tau[rows[:, None, None], sr], d2)  # (B, G, 32)
+    cosets = min(cosets, groups * 32 - 1)
+    cval, csel = cb.reshape(b, -1).topk(cosets + 1, dim=1)
+    c_next = cval[:, cosets]
+    csel = csel[:, :cosets]
+    gi = csel // 32
+    cs = s.gather(1, gi) + first  # (B, C) shell, type and codeword of each evaluated coset
+    cm = m.gather(1, gi)
+    cw = t.coset_word[g.gather(1, gi), csel % 32]
+    # Exact values: sorted pairings with every class as one product, then masks.
+    bits = t.word_bits[cw]  # (B, C, 24)
+    ay = y.abs()
+    order = ay.argsort(dim=1, descending=True, stable=True)
+    ay_sorted = ay.gather(1, order)  # (B, 24)
+    on = bits.gather(2, order[:, None, :].expand_as(bits))  # the bits in the order of |y|
+    part = (1 - on).argsort(dim=2, stable=True)  # support first, each part by |y| decreasing
+    even_vals = ay_sorted[:, None, :].expand_as(bits).gather(2, part)
+    odd_vals = (y[:, None, :] * (1 - 2 * bits)).sort(dim=2, descending=True).values
+    odd = cm[:, :, None] == 1
+    vals = torch.where(odd, odd_vals, even_vals)  # (B, C, 24)
+    q = vals @ t.class_rows.T  # (B, C, K): values before the parity repair
+    w = t.word_weight[cw]
+    amin_on = vals.gather(2, (w - 1).clamp(min=0)[:, :, None])  # least |y| on the support
+    negpar = ((bits * (y < 0)[:, None, :]).sum(2) % 2)[:, :, None]
+    fix = (~odd) & (w[:, :, None] > 0) & (negpar != t.class_par)
+    q.sub_(fix * (2.0 * amin_on) * t.class_omin).div_(t.class_rho)  # in place: (B, C, K) is large
+    valid = (t.class_shell == cs[:, :, None]) & (t.class_slot == t.slot[cm, cw][:, :, None])
+    q.masked_fill_(~valid, -torch.inf)
+    top, arg = q.reshape(b, -1).topk(2, dim=1)
+    nk = t.class_rows.shape[0]
+    best_cw = cw.gather(1, arg[:, :1] // nk)[:, 0]
+    rest = torch.maximum(torch.maximum(top[:, 1], other), torch.maximum(g_next, c_next))
+    return top[:, 0], arg[:, 0] % nk, best_cw, rest
+
+
+def _scaled(rows: torch.Tensor) -> torch.Tensor:
+    """float64 rows scaled by a power of two to ``max|yᵢ| ∈ [1, 2)`` (exact; zero rows stay zero)."""
+    x = rows.double()
+    _, e = torch.frexp(x.abs().amax(dim=1, keepdim=True))
+    return torch.ldexp(x, 1 - e)
+
+
+def shell_search_device(
+    rows: torch.Tensor,
+    code: LeechShellCode,
+    rounds: tuple[tuple[int | None, int, int], ...] = DEFAULT_ROUNDS,
+    chunk_size: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The device part of :func:`shell_nearest`: winning pairs and their certificates.
+
+    Runs on the device of ``rows`` (any device, CPU tensors included; the tests and the
+    benchmark use it there), by the rounds of the module docstring.
+
+    Parameters
+    ----------
+    rows : torch.Tensor
+        (N, 24) finite floating-point rows.
+    code : LeechShellCode
+    rounds : tuple of (shells, groups, cosets)
+        The rounds: the first sets τ only; from the second on each one's certificate is
+        checked, and rows left open go on to the next. ``shells``: how many of the largest
+        shells get coset tables (None: all).
+    chunk_size : int, optional
+        Rows per batch (default 4,096 on the CPU, 32,768 on CUDA).
+
+    Returns
+    -------
+    (classes, codewords, certified)
+        int64 (N,), int64 (N,), bool (N,): where ``certified``, the (class, codeword) pair
+        that holds the exact optimum (classes numbered as in
+        :meth:`LeechShellCode.pair_points`); elsewhere meaningless.
+    """
+    if len(rounds) < 2:
+        raise ValueError("the search needs at least two rounds (the first only sets τ)")
+    t = _build_tables(code, rows.device)
+    n = rows.shape[0]
+    cls = torch.zeros(n, dtype=torch.int64, device=rows.device)
+    cw = torch.zeros(n, dtype=torch.int64, device=rows.device)
+    ok = torch.zeros(n, dtype=torch.bool, device=rows.device)
+    chunk = chunk_size or _CHUNK.get(rows.device.type, 1 << 15)
+    for start in range(0, n, chunk):
+        y = _scaled(rows[start : start + chunk])
+        ny = y.norm(dim=1)
+        margin = _MARGIN * y.abs().sum(dim=1)
+        sb = _shell_bounds(y, t)
+        q, _, _, _ = _round(y, ny, torch.full_like(ny, code._f0), sb, t, *rounds[0])
+        f = q / ny
+        live = torch.nonzero(ny > 0).flatten()
+        out_k = torch.zeros(y.shape[0], dtype=torch.int64, device=y.device)
+        out_w = torch.zeros_like(out_k)
+        out_ok = torch.zeros(y.shape[0], dtype=torch.bool, device=y.device)
+        for shells, groups, cosets in rounds[1:]:
+            if live.numel() == 0:
+                break
+            q1, k1, w1, rest = _round(y[live], ny[live], f[live], sb[live], t, shells, groups, cosets)
+            good = q1 - rest > margin[live]
+            out_k[live], out_w[live], out_ok[live] = k1, w1, good
+            f[live] = torch.maximum(f[live], q1 / ny[live])
+            live = live[~good]
+        cls[start : start + chunk] = out_k
+        cw[start : start + chunk] = out_w
+        ok[start : start + chunk] = out_ok
+    return cls, cw, ok
+
+
+def shell_nearest(
+    x: torch.Tensor,
+    code: LeechShellCode,
+    *,
+    search: str = "auto",
+    return_certified: bool = False,
+) -> tuple[torch.Tensor, ...]:
+    """The points of ``code`` with the smallest angle to each 24-D row of ``x``, exactly.
+
+    The same indices and vectors as :meth:`LeechShellCode.nearest` (the smallest index among
+    the points of exactly maximal cosine), on any device (module docstring).
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Shape (..., 24), a floating dtype, finite entries.
+    code : LeechShellCode
+        The union of shells.
+    search : {"auto", "host", "device"}
+        ``"auto"``: the host search for CPU tensors, the device search otherwise; ``"host"``
+        or ``"device"`` force one (the device search runs on CPU tensors too, slowly).
+    return_certified : bool
+        Also return which rows the device search certified (all False for the host search).
+
+    Returns
+    -------
+    (indices, vectors[, certified])
+        int64 indices (...), int64 points (..., 24) in √8 units, on ``x``'s device.
+
+    Raises
+    ------
+    TypeError
+        ``x`` is not a floating-point tensor.
+    ValueError
+        Wrong last dimension, NaN or infinite entries, an unknown ``search``.
+    """
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise TypeError("x must be a floating-point torch.Tensor")
+    if x.ndim == 0 or x.shape[-1] != 24:
+        raise ValueError(f"x must have last dimension 24, got shape {tuple(x.shape)}")
+    if search not in ("auto", "host", "device"):
+        raise ValueError(f"search must be 'auto', 'host' or 'device', got {search!r}")
+    batch = x.shape[:-1]
+    rows = x.detach().reshape(-1, 24)
+    if rows.shape[0] and not bool(torch.isfinite(rows).all()):
+        raise ValueError("x contains NaN or infinite entries")
+    on_device = search == "device" or (search == "auto" and rows.device.type != "cpu")
+    host = rows.double().cpu().numpy()
+    if on_device and rows.shape[0]:
+        cls, cw, ok = shell_search_device(rows, code)
+        ok_host = ok.cpu().numpy()
+        idx = np.empty(rows.shape[0], dtype=np.int64)
+        vec = np.empty((rows.shape[0], 24), dtype=np.int64)
+        sure = np.flatnonzero(ok_host)
+        if sure.size:
+            pairs = (cls.cpu().numpy()[sure], cw.cpu().numpy()[sure])
+            idx[sure], vec[sure] = code.pair_points(host[sure], *pairs)
+        open_rows = np.flatnonzero(~ok_host)
+        if open_rows.size:
+            idx[open_rows], vec[open_rows] = code.nearest(host[open_rows])
+    else:
+        idx, vec = code.nearest(host)
+        ok = torch.zeros(rows.shape[0], dtype=torch.bool, device=x.device)
+    out = (
+        torch.as_tensor(idx, device=x.device).reshape(batch),
+        torch.as_tensor(vec, device=x.device).reshape(*batch, 24),
+    )
+    return (*out, ok.to(x.device).reshape(batch)) if return_certified else out
+
