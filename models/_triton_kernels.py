@@ -25,6 +25,18 @@ signs; the octad's sign bits; the coset's codeword from the winning column signs
 the index, the family and the gap leave it. Each row is scaled by an exact power of two as
 it is loaded (its largest coordinate in [½, 1)), so no sum can overflow; a coordinate that
 underflows moves every candidate's value by less than 26 · 2⁻¹⁴⁹, far inside the margin.
+The scale comes from the exponent field of the row's largest |xᵢ| (NaN-propagating maximum),
+computed in the kernel, which also flags a row with a NaN or an infinite entry (−2), so no
+validation or scaling pass over the input precedes the launch.
+
+The float32 pass leaves about 0.3 % of Gaussian rows open (their best and second-best values
+closer than its margin). They are searched again in float64 by
+:func:`_leech_search_redo_kernel`, launched right behind it over all rows: a program whose
+rows are all decided returns at once, and an open row is spread over 128 lanes (a coset and
+six octads per lane, then a reduction across lanes), so the second pass costs a few hundred
+operations of latency instead of a whole row's walk in one thread — which, for a few
+hundred scattered rows, is what the earlier float64 relaunch cost (as long as the float32
+pass itself). Only then does the host look at the result, once.
 
 Leech decoding (:func:`leech_decode`)
 -------------------------------------

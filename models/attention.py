@@ -178,9 +178,30 @@ class LatticeAttention(nn.Module):
             # after the head split.
             q = self._blockwise(x, self.kernel)
             return self._heads(q), self._heads(q), self._heads(self.value(x))
-        weight, bias = self._qkv_projection()
-        q, k, v = F.linear(x, weight, bias).split(x.shape[-1], dim=2)
+        if self.mode == "vanilla" or (self.mode != "conway" and not self._foldable()):
+            q, k, v = self._activation_projection(x)
+        else:
+            weight, bias = self._qkv_projection()
+            q, k, v = F.linear(x, weight, bias).split(x.shape[-1], dim=2)
         return self._heads(q), self._heads(k), self._heads(v)
+
+    def _foldable(self) -> bool:
+        """Whether ``qkv`` is a plain ``nn.Linear`` that no hook watches, so that its weight can
+        be folded; a quantized layer, or one observed by calibration hooks, is called instead."""
+        lin = self.qkv
+        return type(lin) is nn.Linear and not (lin._forward_hooks or lin._forward_pre_hooks)
+
+    def _activation_projection(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``q, k, v`` (B, T, d_model) by calling ``qkv`` and applying the lattice map to its
+        output: the reference form of :meth:`_qkv_projection`, used where no weight is folded."""
+        q, k, v = self.qkv(x).split(x.shape[-1], dim=2)
+        if self.mode == "rotate":
+            q, k = self._blockwise(q, self.kernel), self._blockwise(k, self.kernel)
+        elif self.mode == "e8_bias":
+            lift = self.direction_lift[: x.shape[-1]].to(q.dtype)
+            s = (self.head_scales * math.sqrt(self.head_dim)).to(q.dtype)
+            q = q + ((q @ lift) * s) @ lift.T
+        return q, k, v
 
     def _qkv_projection(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The (3·d_model, d_model) weight and the bias of the layer's query/key/value map.

@@ -205,3 +205,22 @@ def test_folded_weights_follow_a_loaded_state_dict(mode):
     torch.testing.assert_close(q, heads(want_q), rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(k, heads(want_k), rtol=1e-12, atol=1e-12)
     assert torch.equal(v, heads(v0))
+
+
+@pytest.mark.parametrize("mode", ["rotate", "e8_bias"])
+def test_folded_and_called_projections_agree(mode):
+    """A hooked (or quantized) qkv layer is called and the lattice map applied to its output;
+    the result equals the folded weight's."""
+    torch.manual_seed(0)
+    attn = LatticeAttention(config(mode)).double()
+    if mode == "e8_bias":
+        attn.head_scales.data = torch.tensor([0.4, -0.9], dtype=torch.float64)
+    x = torch.randn(2, 5, 48, dtype=torch.float64)
+    folded = attn.project(x)
+    seen = []
+    handle = attn.qkv.register_forward_hook(lambda mod, inp, out: seen.append(inp[0]))
+    called = attn.project(x)
+    handle.remove()
+    assert len(seen) == 1 and torch.equal(seen[0], x)
+    for a, b in zip(folded, called):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
