@@ -793,6 +793,15 @@ def _narrow(v, WIDE: tl.constexpr):
 
 
 @triton.jit
+def _load_y(x_ptr, rows, live, i, root8, FUSED: tl.constexpr):
+    # Coordinate i of the rows in √8 units, float64: y = fl(√8·x) when FUSED, else the input.
+    yi = tl.load(x_ptr + rows * 24 + i, mask=live, other=0.0).to(tl.float64)
+    if FUSED:
+        yi = yi * root8
+    return yi
+
+
+@triton.jit
 def _class_terms(g, k):
     # Class (m, b) of one coordinate, k = m + 2b (integers ≡ k mod 4), from g = y mod 8 ∈ [0, 8]:
     # u ∈ (−4, 4] is y − k on the circle Z/8, δ = |u| the distance to the residue k mod 8 and
@@ -947,17 +956,13 @@ def _leech_hexacode_kernel(
     rows = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     live = rows < n_rows
     root8 = tl.load(root8_ptr)
-    ys = ()
     gs = ()
     ymax = tl.zeros((BLOCK,), dtype=tl.float64)
     for i in tl.static_range(24):
-        yi = tl.load(x_ptr + rows * 24 + i, mask=live, other=0.0).to(tl.float64)
-        if FUSED:
-            yi = yi * root8
+        yi = _load_y(x_ptr, rows, live, i, root8, FUSED)
         ymax = tl.maximum(ymax, tl.abs(yi))
         # y mod 8 ∈ [0, 8]: exact (Sterbenz) but where y + 8 rounds for tiny negative y (≤ 2⁻⁵⁰)
         gi = yi - 8.0 * tl.floor(yi * 0.125)
-        ys = ys + (yi,)
         gs = gs + (_narrow(gi, WIDE),)
 
     inf = float("inf")
@@ -1116,8 +1121,10 @@ def _leech_hexacode_kernel(
         for r in tl.static_range(4):
             p = pars[r] ^ (change & (r_flip == r))
             res = (mw + 2 * bits[r] + 4 * p.to(tl.int32)).to(tl.float64)
-            qi = res + 8.0 * tl.floor((ys[4 * j + r] - res) * 0.125 + 0.5)
-            diff = ys[4 * j + r] - qi
+            # y again from memory (cached): 24 float64 registers fewer through the search
+            yi = _load_y(x_ptr, rows, live, 4 * j + r, root8, FUSED)
+            qi = res + 8.0 * tl.floor((yi - res) * 0.125 + 0.5)
+            diff = yi - qi
             dist += diff * diff
             if FUSED:
                 qo = qi / root8  # div.rn.f64: correctly rounded, as the CPU path
