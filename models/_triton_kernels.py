@@ -1332,4 +1332,19 @@ def launch_signatures() -> list[tuple[triton.runtime.JITFunction, dict[str, str]
     }  # fmt: skip
     constants = {"ERROR": DECODE_SCORE_ERROR, "BLOCK": decode_block}
     out.append((_leech_decode_kernel, decode, constants, decode_warps))
+    # The hexacode decoder as decode() launches it: fused, float32 on float32 rows, then float64
+    # (wide) on the rows left open.
+    hex_block = inspect.signature(leech_decode_points).parameters["block"].default
+    hex_warps = inspect.signature(leech_decode_points).parameters["num_warps"].default
+    for dt, wide in (("fp32", False), ("fp64", True)):
+        hexa = {
+            "x_ptr": f"*{dt}", "n_rows": "i32", "root8_ptr": "*fp64", "hex_ptr": "*i32", "vec_ptr": "*i32",
+            "id_ptr": "*i32", "out_ptr": f"*{dt}", "ok_ptr": "*i8", "win_ptr": "*i8", "best_ptr": "*i8",
+            "second_ptr": "*i8", "ERROR": "constexpr", "FUSED": "constexpr", "WIDE": "constexpr",
+            "BLOCK": "constexpr",
+        }  # fmt: skip
+        constants = {
+            "ERROR": 0.0 if wide else DECODE_HEXACODE_ERROR, "FUSED": True, "WIDE": wide, "BLOCK": hex_block,
+        }  # fmt: skip
+        out.append((_leech_hexacode_kernel, hexa, constants, hex_warps))
     return out

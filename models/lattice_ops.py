@@ -61,10 +61,10 @@ import torch
 
 from leechkit.lattice import golay_code
 from leechkit.lattice.codes.hexacode import hexacode
-from leechkit.lattice.decoders._leech_kernels import VEC as _LEECH_VEC
 from leechkit.lattice.decoders import decode_e8 as _decode_e8_numba
 from leechkit.lattice.decoders import decode_leech as _decode_leech_numba
 from leechkit.lattice.decoders import decode_leech_integer as _decode_leech_integer_numba
+from leechkit.lattice.decoders._leech_kernels import VEC as _LEECH_VEC
 from leechkit.lattice.lattices.leech import SHAPE_OFFSETS
 from leechkit.lattice.quantizers import index_to_vector
 from leechkit.lattice.quantizers import nearest_minimal_vector as _numba_search
@@ -529,7 +529,9 @@ def _e8_decode_device(rows: torch.Tensor) -> torch.Tensor:
 LEECH_DECODE_KERNEL = "hexacode"
 
 
-def _leech_decode_device(rows: torch.Tensor, chunk_size: int = 1 << 20, kernel: str | None = None) -> torch.Tensor:
+def _leech_decode_device(
+    rows: torch.Tensor, chunk_size: int = 1 << 20, kernel: str | None = None
+) -> torch.Tensor:
     """Closest Leech points of CUDA rows (N, 24) by a fused kernel (``kernel``, default
     :data:`LEECH_DECODE_KERNEL`), the uncertified rows decided exactly on the CPU. "hexacode"
     returns float32 for float32 rows and float64 otherwise, "groups" float64."""
