@@ -26,8 +26,9 @@ the index, the family and the gap leave it. Each row is scaled by an exact power
 it is loaded (its largest coordinate in [½, 1)), so no sum can overflow; a coordinate that
 underflows moves every candidate's value by less than 26 · 2⁻¹⁴⁹, far inside the margin.
 
-Leech decoding (:func:`leech_decode`)
--------------------------------------
+Leech decoding by groups of the column complements (:func:`leech_decode`)
+--------------------------------------------------------------------------
+The first fused decoder (kept for comparison: ``lattice_ops.LEECH_DECODE_KERNEL = "groups"``).
 In √8 units a Leech vector is ``y = m·1 + 2b + 4z`` with ``b`` a Golay codeword and
 ``Σ zᵢ ≡ m (mod 2)``. For a fixed ``(m, b)`` the closest such vector is exact and cheap: each
 coordinate goes to the nearest integer ``≡ m + 2bᵢ (mod 4)``, and if the parities ``zᵢ mod 2``
@@ -50,6 +51,52 @@ against the other pairs' best and the other points of its own coset. The
 per-coordinate costs are computed in float64 (exact errors ``eᵢ`` for inputs far beyond 10⁴)
 and the sums in float32, whose error (:data:`DECODE_SCORE_ERROR`) widens the certification
 margin.
+
+Leech decoding through the hexacode (:func:`leech_decode_points`, :func:`leech_decode_hexacode`)
+-------------------------------------------------------------------------------------------------
+The default decoder of CUDA tensors; the structure of the CPU decoder (:mod:`leechkit.lattice.
+decoders.leech`), but exact per candidate instead of bounded. One thread decodes one row, every
+quantity in registers (Triton tuples, unrolled at compile time); no gathers, no shuffles.
+
+1. ``y = fl(√8·x)`` in float64 as the row is loaded, ``g = y mod 8`` (exact) rounded once to
+   float32. Per (m, coordinate, b): class cost ε², flip 16 − 8ε and parity (as the CPU decoder).
+2. For each (m, q) (a runtime loop: one copy of its body) and column, the 16 options
+   ``C[s][ℓ]``: per hexacode score s and label ℓ = t + 2ρ the cost of the column vector with
+   top bit t and parity ρ of its multiples of 4 (the vector's own parity, or one flip more).
+   The columns of q = 1 are those of q = 0 with rows 1–3 complemented, so q only swaps class
+   terms; the target label sum q + 2m is folded into column 0's labels.
+3. Couples (columns 2k, 2k + 1): per score pair a min-plus XOR convolution over Z₂² (16
+   additions, 12 minima) gives the best pair of options for each label sum; per hexacode word
+   ``min_L P₀[u₀][L] + (P₁[u₁] ⊛ P₂[u₂])[L]`` is its exact least cost over all 4⁶ label
+   choices adding up to the target (no bound, no repair, no selection pass). The 256 candidates
+   keep the least value, its candidate and the least value of the others.
+4. The winner's six column states, the cheapest label repair and the lattice point are rebuilt
+   as in the CPU decoder (``_repair``, ``_rebuild``), and its certificate: every other point is
+   in another candidate (≥ the second value) or in the winner's, behind by at least the
+   winner's label change gap (``_config_gap``) or the rebuild gap. The point leaves as
+   ``fl(q/√8)`` (``div.rn.f64``, then one rounding to the output dtype, as the CPU path).
+
+Operation count per row (counted from the code; additions, minima, comparisons, selects, XORs):
+per (m, q) ≈ 430 class terms, 110 swaps for q, 430 column options, 30 for the target, 900 for
+the couple tables P₁, P₂, 450 for the 16 P₀, and 64 × 40 for the words (a 28-operation
+convolution, 7 for the target sum, 5 for the running minima): ≈ 4,900, ≈ 19,600 for the four;
+plus ≈ 1,500 for loading, the winner's states, repair, gaps and the rebuilt point: ≈ 21k in
+all (the group kernel: ≈ 6 × 10⁴ plus its gathers), and the scaling and the division by √8
+fused instead of three more passes over the data.
+
+Error bound (float32 search, :data:`DECODE_HEXACODE_ERROR`). ``g`` is within 2⁻²² of the
+exact ``y mod 8`` after its rounding, ``g − k`` and the wrap by 8 add ≤ 2⁻²³ and 2⁻²² more,
+so ε is within 2⁻²⁰: a cost ε² ≤ 4 within 4·2⁻²⁰ + 2⁻²³ < 2⁻¹⁷·⁹, a flip within 2⁻¹⁷ + 2⁻²¹.
+A candidate's value is a sum of ≤ 24 costs and ≤ 6 flips (≤ 192) formed by a tree of depth 6
+(pairs of rows, column, flip, couple, the pair of couples, the word), minima being exact: its
+error is below 24·2⁻¹⁷·⁹ + 6·2⁻¹⁶·⁹ + 6·2⁻²⁴·192 < 2.2 · 10⁻⁴ < 2⁻¹². The gaps of step 4
+combine at most eight column options (each ≤ 32, within 3.1 · 10⁻⁵) and are within 2.7 · 10⁻⁴.
+So every comparison the certificate makes is right when its sides differ by more than
+2⁻¹¹ (the error of ``y`` itself and of the float64 distance of the point are in the float64
+term ``2⁻⁴⁰·(64 + max|yᵢ|)`` of the CPU decoder). A few 10⁻⁴ of Gaussian rows fall within
+that margin (3 of 8,192 at σ = 1.5): :func:`leechkit.models.lattice_ops.decode` decodes them
+again with ``wide=True`` (the same kernel in float64, where the float64 term alone bounds the
+rounding), and only the rows still open (exact and near ties, deep holes) on the CPU.
 
 E8 decoding (:func:`e8_decode`)
 -------------------------------

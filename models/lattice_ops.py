@@ -466,9 +466,12 @@ def decode(x: torch.Tensor, lattice: str = "leech") -> torch.Tensor:
     :func:`~leechkit.lattice.decoders.decode_e8` (tie rules included), in ``x``'s dtype and
     on its device. CPU tensors are decoded by those Numba kernels; CUDA tensors by the fused
     Triton kernels of :mod:`._triton_kernels` (E8: Conway–Sloane's two-coset rounding,
-    memory-bound; Leech: the 8,192 (m, codeword) cosets as 256 groups of the even column
-    complements, each group's best by a parity DP over the six columns), with rows whose
-    decision is not certified by a margin decided exactly on the CPU. Without Triton a CUDA
+    memory-bound; Leech: by default the hexacode decoder, one thread per row, each of the
+    256 (m, q, hexacode word) candidates exact by min-plus convolutions over the column labels,
+    in float32 and then float64 for the rows its margin leaves open; or, with
+    :data:`LEECH_DECODE_KERNEL` = "groups", the 8,192 (m, codeword) cosets as 256 groups of
+    the even column complements), with rows whose decision is not certified by a margin
+    decided exactly on the CPU. Without Triton a CUDA
     tensor is decoded on the CPU.
 
     Parameters
@@ -560,7 +563,7 @@ def _leech_decode_device(
 
 def _leech_decode_hexacode(rows: torch.Tensor, chunk_size: int) -> torch.Tensor:
     """The hexacode kernel in float32 (one pass: scaling, decoding and the division by √8 are
-    fused), then in float64 for the rows its margin leaves open (about 10⁻⁴ of Gaussian rows),
+    fused), then in float64 for the rows its margin leaves open (a few 10⁻⁴ of Gaussian rows),
     then the exact CPU decoder for the rows still open (near ties)."""
     t = _tables("leech", rows.device)
     kernels = _triton_kernels()
