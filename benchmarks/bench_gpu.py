@@ -12,7 +12,8 @@ Gaussian queries:
 * the Numba search on the machine's CPUs.
 
 Decoding (closest lattice point, float32 in and out): :func:`leechkit.models.decode` on CUDA
-tensors (fused Triton kernels), against the brute-force alternative on the same GPU (Leech:
+tensors (fused Triton kernels; for Leech both the hexacode kernel, the default, and the group
+kernel, through the same fallback chain), against the brute-force alternative on the same GPU (Leech:
 the 8,192 (m, codeword) cosets as batched tensor operations; E8: the two-coset rounding as
 unfused tensor operations) and the Numba decoders on the machine's CPUs.
 
@@ -155,6 +156,16 @@ def _leech_cosets(x: torch.Tensor, chunk: int) -> torch.Tensor:
     return (q.double() / lattice_ops._SQRT8).float()
 
 
+def _decode_with(kernel: str, x: torch.Tensor) -> torch.Tensor:
+    """:func:`leechkit.models.decode` of Leech rows with the given fused kernel."""
+    default = lattice_ops.LEECH_DECODE_KERNEL
+    lattice_ops.LEECH_DECODE_KERNEL = kernel
+    try:
+        return decode(x, "leech")
+    finally:
+        lattice_ops.LEECH_DECODE_KERNEL = default
+
+
 def run_decode(lattice: str, points: int, repeat: int, seed: int, coset_points: int) -> list[dict]:
     """Rows of one decoder: the fused kernel, the GPU brute force and Numba, float32 in and out."""
     n = 24 if lattice == "leech" else 8
@@ -181,7 +192,14 @@ def run_decode(lattice: str, points: int, repeat: int, seed: int, coset_points: 
             }
         )
 
-    record("fused Triton kernel", partial(decode, x, lattice), points, True)
+    if lattice == "leech":
+        # The two fused Leech kernels through the same decode() (float32 in and out, the CPU
+        # fallback included): the hexacode decoder first (the default), then the group DP.
+        kernels = (("hexacode", "hexacode, one thread per row"), ("groups", "256 groups as tile lanes"))
+        for kernel, label in kernels:
+            record(f"fused Triton kernel ({label})", partial(_decode_with, kernel, x), points, True)
+    else:
+        record("fused Triton kernel", partial(decode, x, lattice), points, True)
     if lattice == "leech":
         sub = x[:coset_points]
         record("8,192 cosets as tensor ops", partial(_leech_cosets, sub, 512), coset_points, False)
@@ -259,7 +277,14 @@ def sweep(points: int, repeat: int, seed: int) -> None:
             runs.append((f"search, {str(dtype)[6:]}", block, warps, run))
     for block, warps in ((4, 1), (4, 2), (8, 2), (8, 4), (16, 4), (32, 4), (8, 8), (16, 8)):
         run = partial(kernels.leech_decode, y, *decode_tables, block, warps)
-        runs.append(("decode", block, warps, run))
+        runs.append(("decode (groups)", block, warps, run))
+    hexacode_tables = (t["hexacode_words"], t["column_vec0"], t["hexacode_ids"], t["root8"])
+    x32 = (x * 1.5).float()
+    for block, warps in ((32, 1), (64, 2), (128, 4), (256, 8)):
+        run = partial(kernels.leech_decode_points, x32, *hexacode_tables, block, warps)
+        runs.append(("decode (hexacode, fused, float32)", block, warps, run))
+        run = partial(kernels.leech_decode_hexacode, y, *hexacode_tables, block, warps)
+        runs.append(("decode (hexacode, leech_decode contract)", block, warps, run))
     print("| kernel | rows per program | warps | rows per second |\n|---|---:|---:|---:|", flush=True)
     for name, block, warps, run in runs:
         try:

@@ -21,6 +21,7 @@ import tempfile
 
 import triton
 from triton.backends.compiler import GPUTarget
+from triton.backends.nvidia.compiler import get_ptxas
 from triton.compiler import ASTSource
 
 from leechkit.models import _triton_kernels as kernels
@@ -30,6 +31,7 @@ SHAPES = {
     "_leech_search_kernel": ((32, 1), (64, 2), (128, 2), (128, 4), (256, 4), (256, 8)),
     "_leech_decode_kernel": ((4, 1), (4, 2), (8, 2), (8, 4), (16, 4), (32, 4), (8, 8), (16, 8)),
     "_e8_decode_kernel": ((128, 4),),
+    "_leech_hexacode_kernel": ((32, 1), (64, 2), (128, 4), (256, 8)),
 }
 
 
@@ -41,7 +43,8 @@ def resources(fn, signature: dict, constants: dict, warps: int, arch: int) -> st
         compiled = triton.compile(source, target=target, options={"num_warps": warps})
     except RuntimeError as error:
         return f"does not compile ({str(error).splitlines()[0]})"
-    ptxas = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "ptxas")
+    # The ptxas Triton itself uses for this target (the legacy one rejects newer PTX versions).
+    ptxas = get_ptxas(arch).path
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "kernel.ptx")
         with open(path, "w") as f:
@@ -66,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---:|---:|---:|---:|---:|")
     for fn, signature, constants, _ in kernels.launch_signatures():
         dtype = next(v for k, v in signature.items() if k.endswith("_ptr")).lstrip("*")
+        if constants.get("WIDE"):
+            dtype += ", float64 search"
         for block, warps in SHAPES[fn.__name__]:
             summary = resources(fn, signature, {**constants, "BLOCK": block}, warps, args.arch)
             print(f"| {fn.__name__.strip('_')} | {dtype} | {block} | {warps} | {summary} |", flush=True)

@@ -38,8 +38,9 @@ operations of latency instead of a whole row's walk in one thread — which, for
 hundred scattered rows, is what the earlier float64 relaunch cost (as long as the float32
 pass itself). Only then does the host look at the result, once.
 
-Leech decoding (:func:`leech_decode`)
--------------------------------------
+Leech decoding by groups of the column complements (:func:`leech_decode`)
+--------------------------------------------------------------------------
+The first fused decoder (kept for comparison: ``lattice_ops.LEECH_DECODE_KERNEL = "groups"``).
 In √8 units a Leech vector is ``y = m·1 + 2b + 4z`` with ``b`` a Golay codeword and
 ``Σ zᵢ ≡ m (mod 2)``. For a fixed ``(m, b)`` the closest such vector is exact and cheap: each
 coordinate goes to the nearest integer ``≡ m + 2bᵢ (mod 4)``, and if the parities ``zᵢ mod 2``
@@ -63,6 +64,52 @@ per-coordinate costs are computed in float64 (exact errors ``eᵢ`` for inputs f
 and the sums in float32, whose error (:data:`DECODE_SCORE_ERROR`) widens the certification
 margin.
 
+Leech decoding through the hexacode (:func:`leech_decode_points`, :func:`leech_decode_hexacode`)
+-------------------------------------------------------------------------------------------------
+The default decoder of CUDA tensors; the structure of the CPU decoder (:mod:`leechkit.lattice.
+decoders.leech`), but exact per candidate instead of bounded. One thread decodes one row, every
+quantity in registers (Triton tuples, unrolled at compile time); no gathers, no shuffles.
+
+1. ``y = fl(√8·x)`` in float64 as the row is loaded, ``g = y mod 8`` (exact) rounded once to
+   float32. Per (m, coordinate, b): class cost ε², flip 16 − 8ε and parity (as the CPU decoder).
+2. For each (m, q) (a runtime loop: one copy of its body) and column, the 16 options
+   ``C[s][ℓ]``: per hexacode score s and label ℓ = t + 2ρ the cost of the column vector with
+   top bit t and parity ρ of its multiples of 4 (the vector's own parity, or one flip more).
+   The columns of q = 1 are those of q = 0 with rows 1–3 complemented, so q only swaps class
+   terms; the target label sum q + 2m is folded into column 0's labels.
+3. Couples (columns 2k, 2k + 1): per score pair a min-plus XOR convolution over Z₂² (16
+   additions, 12 minima) gives the best pair of options for each label sum; per hexacode word
+   ``min_L P₀[u₀][L] + (P₁[u₁] ⊛ P₂[u₂])[L]`` is its exact least cost over all 4⁶ label
+   choices adding up to the target (no bound, no repair, no selection pass). The 256 candidates
+   keep the least value, its candidate and the least value of the others.
+4. The winner's six column states, the cheapest label repair and the lattice point are rebuilt
+   as in the CPU decoder (``_repair``, ``_rebuild``), and its certificate: every other point is
+   in another candidate (≥ the second value) or in the winner's, behind by at least the
+   winner's label change gap (``_config_gap``) or the rebuild gap. The point leaves as
+   ``fl(q/√8)`` (``div.rn.f64``, then one rounding to the output dtype, as the CPU path).
+
+Operation count per row (counted from the code; additions, minima, comparisons, selects, XORs):
+per (m, q) ≈ 430 class terms, 110 swaps for q, 430 column options, 30 for the target, 900 for
+the couple tables P₁, P₂, 450 for the 16 P₀, and 64 × 40 for the words (a 28-operation
+convolution, 7 for the target sum, 5 for the running minima): ≈ 4,900, ≈ 19,600 for the four;
+plus ≈ 1,500 for loading, the winner's states, repair, gaps and the rebuilt point: ≈ 21k in
+all (the group kernel: ≈ 6 × 10⁴ plus its gathers), and the scaling and the division by √8
+fused instead of three more passes over the data.
+
+Error bound (float32 search, :data:`DECODE_HEXACODE_ERROR`). ``g`` is within 2⁻²² of the
+exact ``y mod 8`` after its rounding, ``g − k`` and the wrap by 8 add ≤ 2⁻²³ and 2⁻²² more,
+so ε is within 2⁻²⁰: a cost ε² ≤ 4 within 4·2⁻²⁰ + 2⁻²³ < 2⁻¹⁷·⁹, a flip within 2⁻¹⁷ + 2⁻²¹.
+A candidate's value is a sum of ≤ 24 costs and ≤ 6 flips (≤ 192) formed by a tree of depth 6
+(pairs of rows, column, flip, couple, the pair of couples, the word), minima being exact: its
+error is below 24·2⁻¹⁷·⁹ + 6·2⁻¹⁶·⁹ + 6·2⁻²⁴·192 < 2.2 · 10⁻⁴ < 2⁻¹². The gaps of step 4
+combine at most eight column options (each ≤ 32, within 3.1 · 10⁻⁵) and are within 2.7 · 10⁻⁴.
+So every comparison the certificate makes is right when its sides differ by more than
+2⁻¹¹ (the error of ``y`` itself and of the float64 distance of the point are in the float64
+term ``2⁻⁴⁰·(64 + max|yᵢ|)`` of the CPU decoder). A few 10⁻⁴ of Gaussian rows fall within
+that margin (3 of 8,192 at σ = 1.5): :func:`leechkit.models.lattice_ops.decode` decodes them
+again with ``wide=True`` (the same kernel in float64, where the float64 term alone bounds the
+rounding), and only the rows still open (exact and near ties, deep holes) on the CPU.
+
 E8 decoding (:func:`e8_decode`)
 -------------------------------
 Conway and Sloane's algorithm (SPLAG ch. 20 §2): E8 = D8 ∪ (D8 + ½). For each coset round
@@ -85,9 +132,20 @@ import torch
 import triton
 import triton.language as tl
 
+from leechkit.lattice.decoders._leech_kernels import HC as _LEECH_HC
+from leechkit.lattice.decoders._leech_kernels import VEC as _LEECH_VEC
 from leechkit.lattice.lattices.leech import SHAPE_OFFSETS
 
-__all__ = ["DECODE_SCORE_ERROR", "e8_decode", "launch_signatures", "leech_decode", "leech_search"]
+__all__ = [
+    "DECODE_HEXACODE_ERROR",
+    "DECODE_SCORE_ERROR",
+    "e8_decode",
+    "launch_signatures",
+    "leech_decode",
+    "leech_decode_hexacode",
+    "leech_decode_points",
+    "leech_search",
+]
 
 #: Rows per kernel launch at most, so that 32-bit element offsets (row · 24) cannot overflow.
 _MAX_LAUNCH_ROWS = 1 << 26
@@ -1092,6 +1150,477 @@ def leech_decode(
     return q, ok.bool(), win, best, second
 
 
+# --- Leech decoding through the hexacode (:func:`leech_decode_hexacode`) ---------------------
+
+#: ``VEC[2s + q, 0]`` of the CPU decoder: the 4-bit column (bit r = row r) of hexacode score s,
+#: parity q and top bit 0; the column with top bit 1 is its complement (``^ 15``).
+_COLUMN0 = tl.constexpr(tuple(int(_LEECH_VEC[st, 0]) for st in range(8)))
+#: ``HC[w, k] = 4·h₂ₖ + h₂ₖ₊₁`` of the hexacode word in row w of :func:`hexacode`.
+_COUPLES = tl.constexpr(tuple(tuple(int(v) for v in row) for row in _LEECH_HC))
+if any(int(_LEECH_VEC[st, 1]) != int(_LEECH_VEC[st, 0]) ^ 15 for st in range(8)) or any(
+    int(_LEECH_HC[4 * g + c, 0]) != g for g in range(16) for c in range(4)
+):
+    raise AssertionError("the column and couple tables do not have the layout the kernel assumes")
+
+
+@triton.jit
+def _narrow(v, WIDE: tl.constexpr):
+    # The arithmetic type of the hexacode decoder: float64, or float32 (see DECODE_HEXACODE_ERROR).
+    if WIDE:
+        return v
+    else:
+        return v.to(tl.float32)
+
+
+@triton.jit
+def _load_y(x_ptr, rows, live, i, root8, FUSED: tl.constexpr):
+    # Coordinate i of the rows in √8 units, float64: y = fl(√8·x) when FUSED, else the input.
+    yi = tl.load(x_ptr + rows * 24 + i, mask=live, other=0.0).to(tl.float64)
+    if FUSED:
+        yi = yi * root8
+    return yi
+
+
+@triton.jit
+def _class_terms(g, k):
+    # Class (m, b) of one coordinate, k = m + 2b (integers ≡ k mod 4), from g = y mod 8 ∈ [0, 8]:
+    # u ∈ (−4, 4] is y − k on the circle Z/8, δ = |u| the distance to the residue k mod 8 and
+    # 4 − δ to k + 4, so with ε = min(δ, 4 − δ): cost ε², parity p = [δ > 2] of the nearer
+    # integer's multiple of 4 and flip = (4 − ε)² − ε² = 16 − 8ε ≥ 0 for the other parity.
+    u = g - k
+    u = tl.where(u > 4.0, u - 8.0, u)
+    d = tl.abs(u)
+    eps = tl.minimum(d, 4.0 - d)
+    return eps * eps, 16.0 - 8.0 * eps, d > 2.0
+
+
+@triton.jit
+def _swap(flip, x0, x1):
+    return tl.where(flip, x1, x0), tl.where(flip, x0, x1)
+
+
+@triton.jit
+def _column_options(g0, g1, g2, g3, m, flip):
+    # The 16 options of one column for (m, q): for each hexacode score s the costs C[s][ℓ] of the
+    # labels ℓ = t + 2ρ (t the top bit, ρ the parity of the column's multiples of 4). Vector
+    # v_t = VEC[2s + q, t] has cost F (its classes' costs) with its own parity P, and F + D (D its
+    # least flip: every flip is ≥ 0, so one flip is the cheapest parity change) with 1 − P.
+    # F, D, P come from the row pairs (0, 1) and (2, 3), indexed by the pair's bits lo + 2·hi.
+    # The columns of parity 1 are those of parity 0 with rows 1–3 complemented (VEC[2s + 1, t] =
+    # VEC[2s, t] ^ 14: same score, other parity), so q = 1 (``flip``, a runtime value) swaps the
+    # two bits' class terms of rows 1–3 and the table below is that of q = 0.
+    c00, f00, p00 = _class_terms(g0, m)
+    c01, f01, p01 = _class_terms(g0, m + 2)
+    c10, f10, p10 = _class_terms(g1, m)
+    c11, f11, p11 = _class_terms(g1, m + 2)
+    c20, f20, p20 = _class_terms(g2, m)
+    c21, f21, p21 = _class_terms(g2, m + 2)
+    c30, f30, p30 = _class_terms(g3, m)
+    c31, f31, p31 = _class_terms(g3, m + 2)
+    c10, c11 = _swap(flip, c10, c11)
+    f10, f11 = _swap(flip, f10, f11)
+    p10, p11 = _swap(flip, p10, p11)
+    c20, c21 = _swap(flip, c20, c21)
+    f20, f21 = _swap(flip, f20, f21)
+    p20, p21 = _swap(flip, p20, p21)
+    c30, c31 = _swap(flip, c30, c31)
+    f30, f31 = _swap(flip, f30, f31)
+    p30, p31 = _swap(flip, p30, p31)
+    fa = (c00 + c10, c01 + c10, c00 + c11, c01 + c11)
+    fb = (c20 + c30, c21 + c30, c20 + c31, c21 + c31)
+    da = (tl.minimum(f00, f10), tl.minimum(f01, f10), tl.minimum(f00, f11), tl.minimum(f01, f11))
+    db = (tl.minimum(f20, f30), tl.minimum(f21, f30), tl.minimum(f20, f31), tl.minimum(f21, f31))
+    pa = (p00 ^ p10, p01 ^ p10, p00 ^ p11, p01 ^ p11)
+    pb = (p20 ^ p30, p21 ^ p30, p20 ^ p31, p21 ^ p31)
+    out = ()
+    for s in tl.static_range(4):
+        # (locals assigned in a static loop become tensors: the constant column stays inline)
+        out = out + (_score_options(fa, fb, da, db, pa, pb, _COLUMN0[2 * s]),)
+    return out
+
+
+@triton.jit
+def _score_options(fa, fb, da, db, pa, pb, V0: tl.constexpr):
+    # C[ℓ] for ℓ = t + 2ρ of the score whose column with top bit 0 is V0 (top bit 1: V0 ^ 15).
+    f0 = fa[V0 & 3] + fb[V0 >> 2]
+    f1 = fa[(V0 ^ 15) & 3] + fb[(V0 ^ 15) >> 2]
+    e0 = f0 + tl.minimum(da[V0 & 3], db[V0 >> 2])
+    e1 = f1 + tl.minimum(da[(V0 ^ 15) & 3], db[(V0 ^ 15) >> 2])
+    r0 = pa[V0 & 3] ^ pb[V0 >> 2]
+    r1 = pa[(V0 ^ 15) & 3] ^ pb[(V0 ^ 15) >> 2]
+    return tl.where(r0, e0, f0), tl.where(r1, e1, f1), tl.where(r0, f0, e0), tl.where(r1, f1, e1)
+
+
+@triton.jit
+def _xor_min(a, b):
+    # Min-plus convolution over the labels Z₂² (XOR): out[L] = min over ℓ of a[ℓ] + b[ℓ ⊕ L],
+    # the best pair of options of two column groups whose labels add up to L (16 + 12 operations).
+    return (
+        tl.minimum(tl.minimum(a[0] + b[0], a[1] + b[1]), tl.minimum(a[2] + b[2], a[3] + b[3])),
+        tl.minimum(tl.minimum(a[0] + b[1], a[1] + b[0]), tl.minimum(a[2] + b[3], a[3] + b[2])),
+        tl.minimum(tl.minimum(a[0] + b[2], a[1] + b[3]), tl.minimum(a[2] + b[0], a[3] + b[1])),
+        tl.minimum(tl.minimum(a[0] + b[3], a[1] + b[2]), tl.minimum(a[2] + b[1], a[3] + b[0])),
+    )
+
+
+@triton.jit
+def _target_sum(p0, r):
+    # min over L of p0[L] + r[L]: the candidate's best labels adding up to 0.
+    return tl.minimum(tl.minimum(p0[0] + r[0], p0[1] + r[1]), tl.minimum(p0[2] + r[2], p0[3] + r[3]))
+
+
+@triton.jit
+def _relabel(c, t1, t2):
+    # C'[ℓ] = C[ℓ ⊕ T] for the four scores of a column, T = t1 + 2·t2 (runtime bits): with column
+    # 0's labels shifted by the target, the labels of a candidate must add up to 0.
+    out = ()
+    for s in tl.static_range(4):
+        x0, x1 = _swap(t1, c[s][0], c[s][1])
+        x2, x3 = _swap(t1, c[s][2], c[s][3])
+        x0, x2 = _swap(t2, x0, x2)
+        x1, x3 = _swap(t2, x1, x3)
+        out = out + ((x0, x1, x2, x3),)
+    return out
+
+
+@triton.jit
+def _couple_table(ca, cb):
+    # P[4a + c][L]: the best options of the couple's two columns with scores (a, c), labels ⊕ = L.
+    out = ()
+    for a in tl.static_range(4):
+        for c in tl.static_range(4):
+            out = out + (_xor_min(ca[a], cb[c]),)
+    return out
+
+
+@triton.jit
+def _pick(p1, p2, p3, e):
+    # The penalty of label change e ∈ {1, 2, 3} (per row).
+    return tl.where(e == 1, p1, tl.where(e == 2, p2, p3))
+
+
+@triton.jit
+def _two_least(v1, v2, j1, j2, v, j):
+    # Running least and second least value with the (first) column of each.
+    lt1 = v < v1
+    lt2 = v < v2
+    j2 = tl.where(lt1, j1, tl.where(lt2, j, j2))
+    v2 = tl.where(lt1, v1, tl.where(lt2, v, v2))
+    j1 = tl.where(lt1, j, j1)
+    v1 = tl.where(lt1, v, v1)
+    return v1, v2, j1, j2
+
+
+@triton.jit
+def _leech_hexacode_kernel(
+    x_ptr,
+    n_rows,
+    root8_ptr,
+    hex_ptr,
+    vec_ptr,
+    id_ptr,
+    out_ptr,
+    ok_ptr,
+    win_ptr,
+    best_ptr,
+    second_ptr,
+    ERROR: tl.constexpr,
+    FUSED: tl.constexpr,
+    WIDE: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    # One thread decodes one row, every quantity in registers (tuples unrolled at compile time).
+    # FUSED: x is the input at standard scale (any float dtype), y = fl(√8·x) is formed here and
+    # the point leaves as fl(q / √8) in out's dtype; else x is y (float64, √8 units) and q, the
+    # winner's id and the distances leave as float64 / int32 (the contract of leech_decode).
+    rows = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    live = rows < n_rows
+    root8 = tl.load(root8_ptr)
+    gs = ()
+    ymax = tl.zeros((BLOCK,), dtype=tl.float64)
+    for i in tl.static_range(24):
+        yi = _load_y(x_ptr, rows, live, i, root8, FUSED)
+        ymax = tl.maximum(ymax, tl.abs(yi))
+        # y mod 8 ∈ [0, 8]: exact (Sterbenz) but where y + 8 rounds for tiny negative y (≤ 2⁻⁵⁰)
+        gi = yi - 8.0 * tl.floor(yi * 0.125)
+        gs = gs + (_narrow(gi, WIDE),)
+
+    inf = float("inf")
+    top = tl.zeros_like(gs[0]) + inf
+    second = tl.zeros_like(gs[0]) + inf
+    arg = tl.zeros((BLOCK,), dtype=tl.int32)
+    # The 256 candidates c = 128m + 64q + w (w the row of the hexacode word), each with its exact
+    # least cost over the 4⁶ label choices whose sum is the target q + 2m (Σt ≡ q, Σρ ≡ m):
+    # couples (columns 2k, 2k + 1) by one convolution per score pair, then per word
+    # min over L of P₀[u₀][L] + (P₁[u₁] ⊛ P₂[u₂])[target ⊕ L].
+    # A runtime loop over (m, q): one copy of its body keeps the compile time in minutes.
+    for mq in range(4):
+        m = mq >> 1
+        flip = (mq & 1) != 0
+        c2 = _column_options(gs[8], gs[9], gs[10], gs[11], m, flip)
+        c3 = _column_options(gs[12], gs[13], gs[14], gs[15], m, flip)
+        p1 = _couple_table(c2, c3)
+        c4 = _column_options(gs[16], gs[17], gs[18], gs[19], m, flip)
+        c5 = _column_options(gs[20], gs[21], gs[22], gs[23], m, flip)
+        p2 = _couple_table(c4, c5)
+        c0 = _relabel(_column_options(gs[0], gs[1], gs[2], gs[3], m, flip), flip, m != 0)
+        c1 = _column_options(gs[4], gs[5], gs[6], gs[7], m, flip)
+        for g in tl.static_range(16):
+            p0 = _xor_min(c0[g >> 2], c1[g & 3])
+            for cc in tl.static_range(4):
+                # word w = 4g + cc (kept inline: locals assigned in a static loop become tensors)
+                v = _target_sum(p0, _xor_min(p1[_COUPLES[4 * g + cc][1]], p2[_COUPLES[4 * g + cc][2]]))
+                arg = tl.where(v < top, 64 * mq + 4 * g + cc, arg)
+                second = tl.minimum(second, tl.maximum(top, v))
+                top = tl.minimum(top, v)
+
+    # The winner's six column states (the CPU decoder's, with runtime m, q, w): best option,
+    # its label and the extra cost pen_e ≥ 0 of the label change e (1: t, 2: ρ, 3: both).
+    mw = arg >> 7
+    qw = (arg >> 6) & 1
+    ww = arg & 63
+    target = qw + 2 * mw
+    states = ()
+    err = target
+    for j in tl.static_range(6):
+        s = tl.load(hex_ptr + ww * 6 + j, mask=live, other=0)
+        v0 = tl.load(vec_ptr + 2 * s + qw, mask=live, other=0)
+        f0 = tl.zeros_like(top)
+        f1 = tl.zeros_like(top)
+        d0 = tl.zeros_like(top) + inf
+        d1 = tl.zeros_like(top) + inf
+        r0 = tl.zeros((BLOCK,), dtype=tl.int1)
+        r1 = tl.zeros((BLOCK,), dtype=tl.int1)
+        for r in tl.static_range(4):
+            one = ((v0 >> r) & 1) != 0  # v₁ = v₀ ^ 15 takes the other bit
+            ca, fa, pa = _class_terms(gs[4 * j + r], mw)
+            cb, fb, pb = _class_terms(gs[4 * j + r], mw + 2)
+            f0 += tl.where(one, cb, ca)
+            f1 += tl.where(one, ca, cb)
+            d0 = tl.minimum(d0, tl.where(one, fb, fa))
+            d1 = tl.minimum(d1, tl.where(one, fa, fb))
+            r0 = r0 ^ tl.where(one, pb, pa)
+            r1 = r1 ^ tl.where(one, pa, pb)
+        first = f1 < f0
+        delta = tl.abs(f1 - f0)
+        dbest = tl.where(first, d1, d0)
+        dother = tl.where(first, d0, d1)
+        same = r0 == r1
+        label = tl.where(first, 1 + 2 * r1.to(tl.int32), 2 * r0.to(tl.int32))
+        pen1 = delta + tl.where(same, 0.0, dother)
+        pen3 = delta + tl.where(same, dother, 0.0)
+        states = states + ((tl.minimum(f0, f1), label, pen1, dbest, pen3, tl.minimum(delta, dbest), v0),)
+        err = err ^ label
+
+    # Cheapest label changes adding up to the label error e ≠ 0 (exact: any change set adding up
+    # to e contains one of at most two changes that does, and penalties are ≥ 0): the change e
+    # in one column, or the two other nonzero labels a ⊕ b = e in two different columns (from the
+    # best and second-best column of each).
+    la = tl.where(err == 1, 2, 1)
+    lb = tl.where(err == 3, 2, 3)
+    one = tl.zeros_like(top) + inf
+    jone = tl.zeros((BLOCK,), dtype=tl.int32)
+    a1 = tl.zeros_like(top) + inf
+    a2 = tl.zeros_like(top) + inf
+    b1 = tl.zeros_like(top) + inf
+    b2 = tl.zeros_like(top) + inf
+    ja1 = jone
+    ja2 = jone
+    jb1 = jone
+    jb2 = jone
+    mp1 = tl.zeros_like(top) + inf
+    mp2 = tl.zeros_like(top) + inf
+    for j in tl.static_range(6):
+        st = states[j]
+        pe = _pick(st[2], st[3], st[4], err)
+        jone = tl.where(pe < one, j, jone)
+        one = tl.minimum(one, pe)
+        a1, a2, ja1, ja2 = _two_least(a1, a2, ja1, ja2, _pick(st[2], st[3], st[4], la), j)
+        b1, b2, jb1, jb2 = _two_least(b1, b2, jb1, jb2, _pick(st[2], st[3], st[4], lb), j)
+        mp2 = tl.minimum(mp2, tl.maximum(mp1, st[5]))
+        mp1 = tl.minimum(mp1, st[5])
+    split = ja1 != jb1
+    alt_a = a1 + b2 <= a2 + b1
+    two = tl.where(split, a1 + b1, tl.where(alt_a, a1 + b2, a2 + b1))
+    ka = tl.where(split | alt_a, ja1, ja2)
+    kb = tl.where(split | ~alt_a, jb1, jb2)
+    single = one <= two
+    moves = ()
+    for j in tl.static_range(6):
+        mv = tl.where(single, tl.where(jone == j, err, 0), tl.where(ka == j, la, tl.where(kb == j, lb, 0)))
+        moves = moves + (tl.where(err == 0, 0, mv),)
+
+    # Other label change sets of the winner (the CPU decoder's _config_gap): a single change e
+    # elsewhere, another pair (a, b) in two columns, or ≥ 3 changes, which cost at least the
+    # cheapest set plus two more changes in further columns (≥ the two least mpen); for e = 0 every
+    # nonempty set has ≥ 2 changes in distinct columns.
+    cost = tl.zeros_like(top)
+    alt = tl.zeros_like(top) + inf
+    for j in tl.static_range(6):
+        st = states[j]
+        cost += tl.where(moves[j] == 0, 0.0, _pick(st[2], st[3], st[4], moves[j]))
+        alt = tl.minimum(alt, tl.where(moves[j] != err, _pick(st[2], st[3], st[4], err), inf))
+        for k in tl.static_range(6):
+            if k != j:
+                pair = _pick(st[2], st[3], st[4], la) + _pick(states[k][2], states[k][3], states[k][4], lb)
+                chosen = (moves[j] == la) & (moves[k] == lb)
+                alt = tl.minimum(alt, tl.where(chosen, inf, pair))
+    gap = tl.where(err == 0, mp1 + mp2, tl.minimum(alt - cost, mp1 + mp2))
+
+    # The lattice point (the CPU decoder's _rebuild): per coordinate the nearest integer of its
+    # class with the chosen parity, where a column's parity ρ differs from its vector's own parity
+    # the cheapest flip (first least row). Other points with the same vectors and labels cost at
+    # least two more flips, or another flip instead of this one (second least minus least flip),
+    # or the other integer of the flipped class (16ε = 32 − 2·flip more), or the next integer of
+    # an unflipped class (≥ 32 more).
+    gap = tl.minimum(gap, 32.0)
+    dist = tl.zeros((BLOCK,), dtype=tl.float64)
+    tmask = tl.zeros((BLOCK,), dtype=tl.int32)
+    for j in tl.static_range(6):
+        st = states[j]
+        label = st[1] ^ moves[j]
+        tmask = tmask | ((label & 1) << j)
+        v = tl.where((label & 1) != 0, st[6] ^ 15, st[6])
+        r_flip = tl.zeros((BLOCK,), dtype=tl.int32)
+        fl1 = tl.zeros_like(top) + inf
+        fl2 = tl.zeros_like(top) + inf
+        free = tl.zeros((BLOCK,), dtype=tl.int1)
+        bits = ()
+        pars = ()
+        for r in tl.static_range(4):
+            b = (v >> r) & 1
+            _, f, p = _class_terms(gs[4 * j + r], mw + 2 * b)
+            r_flip = tl.where(f < fl1, r, r_flip)
+            fl2 = tl.minimum(fl2, tl.maximum(fl1, f))
+            fl1 = tl.minimum(fl1, f)
+            free = free ^ p
+            bits = bits + (b,)
+            pars = pars + (p,)
+        change = (label >> 1) != free.to(tl.int32)
+        gap = tl.minimum(gap, tl.where(change, tl.minimum(fl2 - fl1, 32.0 - 2.0 * fl1), fl1 + fl2))
+        for r in tl.static_range(4):
+            p = pars[r] ^ (change & (r_flip == r))
+            res = (mw + 2 * bits[r] + 4 * p.to(tl.int32)).to(tl.float64)
+            # y again from memory (cached): 24 float64 registers fewer through the search
+            yi = _load_y(x_ptr, rows, live, 4 * j + r, root8, FUSED)
+            qi = res + 8.0 * tl.floor((yi - res) * 0.125 + 0.5)
+            diff = yi - qi
+            dist += diff * diff
+            if FUSED:
+                qo = qi / root8  # div.rn.f64: correctly rounded, as the CPU path
+                tl.store(out_ptr + rows * 24 + 4 * j + r, qo.to(out_ptr.dtype.element_ty), mask=live)
+            else:
+                tl.store(out_ptr + rows * 24 + 4 * j + r, qi, mask=live)
+
+    # Certificate: every other lattice point is in another candidate (≥ second) or in the
+    # winner's (≥ dist + gap); the margin covers the rounding (DECODE_HEXACODE_ERROR).
+    runner = tl.minimum(second.to(tl.float64), dist + gap.to(tl.float64))
+    margin = 2.0**-40 * (64.0 + ymax) + ERROR
+    tl.store(ok_ptr + rows, (runner - dist > margin).to(tl.int8), mask=live)
+    if not FUSED:
+        word = tl.load(id_ptr + (qw * 64 + ww) * 64 + tmask, mask=live, other=0)
+        tl.store(win_ptr + rows, mw * 4096 + word, mask=live)
+        tl.store(best_ptr + rows, dist, mask=live)
+        tl.store(second_ptr + rows, runner, mask=live)
+
+
+#: Bound on the rounding error of :func:`leech_decode_hexacode` in float32 (squared √8 units),
+#: added to the float64 margin ``2⁻⁴⁰·(64 + max|yᵢ|)``; see the module docstring for the
+#: derivation. In float64 (``wide=True``) the float64 margin alone covers the rounding.
+DECODE_HEXACODE_ERROR = 2.0**-11
+
+
+def _hexacode_launch(x, tables, out, ok, win, best, second, fused, wide, block, num_warps):
+    hex_words, column0, word_ids, root8 = tables
+    if block < 32 * num_warps or block & (block - 1):
+        # One row per thread (the kernel keeps ~200 values per row in registers): a smaller
+        # program leaves threads idle, a larger one doubles every thread's registers.
+        raise ValueError(f"block must be a power of two ≥ 32 * num_warps, got {block}, num_warps {num_warps}")
+    n = x.shape[0]
+    if n > _MAX_LAUNCH_ROWS:
+        raise ValueError(f"at most {_MAX_LAUNCH_ROWS} rows per call (32-bit offsets), got {n}")
+    if n == 0:
+        return
+    _leech_hexacode_kernel[(triton.cdiv(n, block),)](
+        x, n, root8, hex_words, column0, word_ids, out, ok, win, best, second,
+        ERROR=0.0 if wide else DECODE_HEXACODE_ERROR, FUSED=fused, WIDE=wide, BLOCK=block,
+        num_warps=num_warps,
+    )  # fmt: skip
+
+
+def leech_decode_hexacode(
+    y: torch.Tensor,
+    hexacode_words: torch.Tensor,
+    column0: torch.Tensor,
+    word_ids: torch.Tensor,
+    root8: torch.Tensor,
+    block: int = 128,
+    num_warps: int = 4,
+    wide: bool = False,
+) -> tuple[torch.Tensor, ...]:
+    """:func:`leech_decode`'s contract by the hexacode decoder (one thread per row).
+
+    ``y`` (N, 24) float64 in √8 units. ``hexacode_words`` (64, 6) int32: the hexacode;
+    ``column0`` (8,) int32: the column of score s, parity q and top bit 0 at ``2s + q``;
+    ``word_ids`` (2, 64, 64) int32: ``32g + k`` of the codeword with parity q, hexacode word w
+    and top bits t (bit j: column j); ``root8`` (1,) float64: √8 (the tables of
+    :func:`leechkit.models.lattice_ops._leech_tables`). Returns the point ``q`` (float64 integers,
+    √8 units), whether it is certified (every other lattice point farther by more than the
+    float64 margin plus :data:`DECODE_HEXACODE_ERROR`, or the float64 margin alone with
+    ``wide``), the int32 ids ``4096m + 32g + k`` of the winning pairs, the point's squared
+    distance (float64) and a lower bound, within the same error, of every other lattice point's
+    squared distance (float64). ``wide`` runs the search in float64 instead of float32 (about
+    twice the cost, for the rows float32 leaves open); ``block`` rows per program (a power of two,
+    at least ``32 * num_warps``) and ``num_warps`` set the launch.
+    """
+    if y.dtype != torch.float64 or y.ndim != 2 or y.shape[1] != 24:
+        raise ValueError(f"y must be float64 of shape (N, 24), got {y.dtype} {tuple(y.shape)}")
+    y = y.contiguous()
+    n = y.shape[0]
+    q = torch.empty_like(y)
+    ok = torch.empty(n, dtype=torch.int8, device=y.device)
+    win = torch.empty(n, dtype=torch.int32, device=y.device)
+    best = torch.empty(n, dtype=torch.float64, device=y.device)
+    second = torch.empty(n, dtype=torch.float64, device=y.device)
+    tables = (hexacode_words, column0, word_ids, root8)
+    _hexacode_launch(y, tables, q, ok, win, best, second, False, wide, block, num_warps)
+    return q, ok.bool(), win, best, second
+
+
+def leech_decode_points(
+    x: torch.Tensor,
+    hexacode_words: torch.Tensor,
+    column0: torch.Tensor,
+    word_ids: torch.Tensor,
+    root8: torch.Tensor,
+    block: int = 128,
+    num_warps: int = 4,
+    wide: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Closest Leech points of the rows of ``x`` (N, 24, standard scale) in one pass.
+
+    The fused form of :func:`leech_decode_hexacode`: the kernel forms ``y = fl(√8·x)`` in
+    float64 as it loads a row and writes ``fl(q/√8)`` (correctly rounded float64 division,
+    then rounded once to the output dtype), so no other pass over the data is needed. float32
+    and float64 rows give a result of their dtype, other float dtypes are widened to float32
+    (exactly) and give float64 (the caller rounds once to their dtype). Returns the points and
+    the bool certificates; uncertified rows hold some lattice point, which the caller replaces.
+    """
+    if x.ndim != 2 or x.shape[1] != 24 or not x.is_floating_point():
+        raise ValueError(f"x must be floating-point of shape (N, 24), got {x.dtype} {tuple(x.shape)}")
+    if x.dtype not in (torch.float32, torch.float64):
+        x, out_dtype = x.float(), torch.float64
+    else:
+        out_dtype = x.dtype
+    x = x.contiguous()
+    n = x.shape[0]
+    out = torch.empty(x.shape, dtype=out_dtype, device=x.device)
+    ok = torch.empty(n, dtype=torch.int8, device=x.device)
+    tables = (hexacode_words, column0, word_ids, root8)
+    _hexacode_launch(x, tables, out, ok, ok, ok, ok, True, wide, block, num_warps)
+    return out, ok.bool()
+
+
 @triton.jit
 def _e8_decode_kernel(x_ptr, out_ptr, tie_ptr, n_rows, near_tie, BLOCK: tl.constexpr):
     rows = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
@@ -1189,4 +1718,19 @@ def launch_signatures() -> list[tuple[triton.runtime.JITFunction, dict[str, str]
     }  # fmt: skip
     constants = {"ERROR": DECODE_SCORE_ERROR, "BLOCK": decode_block}
     out.append((_leech_decode_kernel, decode, constants, decode_warps))
+    # The hexacode decoder as decode() launches it: fused, float32 on float32 rows, then float64
+    # (wide) on the rows left open.
+    hex_block = inspect.signature(leech_decode_points).parameters["block"].default
+    hex_warps = inspect.signature(leech_decode_points).parameters["num_warps"].default
+    for dt, wide in (("fp32", False), ("fp64", True)):
+        hexa = {
+            "x_ptr": f"*{dt}", "n_rows": "i32", "root8_ptr": "*fp64", "hex_ptr": "*i32", "vec_ptr": "*i32",
+            "id_ptr": "*i32", "out_ptr": f"*{dt}", "ok_ptr": "*i8", "win_ptr": "*i8", "best_ptr": "*i8",
+            "second_ptr": "*i8", "ERROR": "constexpr", "FUSED": "constexpr", "WIDE": "constexpr",
+            "BLOCK": "constexpr",
+        }  # fmt: skip
+        constants = {
+            "ERROR": 0.0 if wide else DECODE_HEXACODE_ERROR, "FUSED": True, "WIDE": wide, "BLOCK": hex_block,
+        }  # fmt: skip
+        out.append((_leech_hexacode_kernel, hexa, constants, hex_warps))
     return out

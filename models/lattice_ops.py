@@ -60,9 +60,11 @@ import numpy as np
 import torch
 
 from leechkit.lattice import golay_code
+from leechkit.lattice.codes.hexacode import hexacode
 from leechkit.lattice.decoders import decode_e8 as _decode_e8_numba
 from leechkit.lattice.decoders import decode_leech as _decode_leech_numba
 from leechkit.lattice.decoders import decode_leech_integer as _decode_leech_integer_numba
+from leechkit.lattice.decoders._leech_kernels import VEC as _LEECH_VEC
 from leechkit.lattice.lattices.leech import SHAPE_OFFSETS
 from leechkit.lattice.quantizers import index_to_vector
 from leechkit.lattice.quantizers import nearest_minimal_vector as _numba_search
@@ -86,6 +88,7 @@ _SEARCH_MARGINS = {torch.float32: 2.0**-15, torch.float64: _MARGIN}
 _FUSED_ROWS = 1 << 20
 #: |d(D8) − d(D8 + ½)| at or below which an E8 row is decided on the CPU (as the CPU kernel does).
 _E8_NEAR_TIE = 1e-9
+_SQRT8 = math.sqrt(8.0)
 
 
 @lru_cache(maxsize=1)
@@ -119,7 +122,26 @@ def _leech_tables() -> dict[str, np.ndarray]:
     pair_index = np.zeros((24, 24), dtype=np.int64)
     for p, (i, j) in enumerate(combinations(range(24), 2)):
         pair_index[i, j] = p
+    # The hexacode decoder's tables: the hexacode, the column of score s, parity q and top bit 0
+    # at 2s + q, and the id 32g + k (coset group, even column mask) of the codeword with parity
+    # q, hexacode word w and top bits t (bit j: column j; t of the wrong parity is never read).
+    id_of = {int((rep_words[g] ^ col_bits[mask]) @ weights): 32 * g + k
+             for g in range(128) for k, mask in enumerate(even_list)}  # fmt: skip
+    hex_words = hexacode().astype(np.int64)
+    hexacode_ids = np.zeros((2, 64, 64), dtype=np.int32)
+    for q in range(2):
+        for w in range(64):
+            for tmask in range(64):
+                if bin(tmask).count("1") % 2 != q:
+                    continue
+                cols = [_LEECH_VEC[2 * hex_words[w, j] + q, (tmask >> j) & 1] for j in range(6)]
+                bits = np.array([(c >> r) & 1 for c in cols for r in range(4)], dtype=np.int64)
+                hexacode_ids[q, w, tmask] = id_of[int(bits @ weights)]
     return {
+        "hexacode_words": hex_words.astype(np.int32),
+        "column_vec0": np.ascontiguousarray(_LEECH_VEC[:, 0].astype(np.int32)),
+        "hexacode_ids": hexacode_ids,
+        "root8": np.array([_SQRT8]),
         "signs": 1 - 2 * rep_words,  # (128, 24): (−1)^{c_g}
         "word_index": word_index,
         "positions": positions,  # (759, 8), ascending
@@ -443,7 +465,6 @@ def _fused_search(rows: torch.Tensor, t: dict[str, torch.Tensor]) -> torch.Tenso
     return idx
 
 
-_SQRT8 = math.sqrt(8.0)
 _MAX_ABS = 2.0**50
 
 
@@ -454,9 +475,12 @@ def decode(x: torch.Tensor, lattice: str = "leech") -> torch.Tensor:
     :func:`~leechkit.lattice.decoders.decode_e8` (tie rules included), in ``x``'s dtype and
     on its device. CPU tensors are decoded by those Numba kernels; CUDA tensors by the fused
     Triton kernels of :mod:`._triton_kernels` (E8: Conway–Sloane's two-coset rounding,
-    memory-bound; Leech: the 8,192 (m, codeword) cosets as 256 groups of the even column
-    complements, each group's best by a parity DP over the six columns), with rows whose
-    decision is not certified by a margin decided exactly on the CPU. Without Triton a CUDA
+    memory-bound; Leech: by default the hexacode decoder, one thread per row, each of the
+    256 (m, q, hexacode word) candidates exact by min-plus convolutions over the column labels,
+    in float32 and then float64 for the rows its margin leaves open; or, with
+    :data:`LEECH_DECODE_KERNEL` = "groups", the 8,192 (m, codeword) cosets as 256 groups of
+    the even column complements), with rows whose decision is not certified by a margin
+    decided exactly on the CPU. Without Triton a CUDA
     tensor is decoded on the CPU.
 
     Parameters
@@ -510,7 +534,24 @@ def _e8_decode_device(rows: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _leech_decode_device(rows: torch.Tensor, chunk_size: int = 1 << 20) -> torch.Tensor:
+#: The fused Leech decoder CUDA tensors use: "hexacode" (:func:`._triton_kernels.leech_decode_points`,
+#: one thread per row) or "groups" (:func:`._triton_kernels.leech_decode`, the 256 groups of the
+#: even column complements as tile lanes). Both give the same points; the switch lets one GPU
+#: run time both.
+LEECH_DECODE_KERNEL = "hexacode"
+
+
+def _leech_decode_device(
+    rows: torch.Tensor, chunk_size: int = 1 << 20, kernel: str | None = None
+) -> torch.Tensor:
+    """Closest Leech points of CUDA rows (N, 24) by a fused kernel (``kernel``, default
+    :data:`LEECH_DECODE_KERNEL`), the uncertified rows decided exactly on the CPU. "hexacode"
+    returns float32 for float32 rows and float64 otherwise, "groups" float64."""
+    kernel = LEECH_DECODE_KERNEL if kernel is None else kernel
+    if kernel == "hexacode":
+        return _leech_decode_hexacode(rows, chunk_size)
+    if kernel != "groups":
+        raise ValueError(f"kernel must be 'hexacode' or 'groups', got {kernel!r}")
     t = _tables("leech", rows.device)
     kernels = _triton_kernels()
     tables = (t["column_patterns"], t["coset_bits"], t["even_masks"], t["even_colbits32"])
@@ -527,6 +568,29 @@ def _leech_decode_device(rows: torch.Tensor, chunk_size: int = 1 << 20) -> torch
             q[unsure] = torch.as_tensor(exact, dtype=q.dtype, device=rows.device)
         out[start : start + chunk_size] = q / root8
     return out
+
+
+def _leech_decode_hexacode(rows: torch.Tensor, chunk_size: int) -> torch.Tensor:
+    """The hexacode kernel in float32 (one pass: scaling, decoding and the division by √8 are
+    fused), then in float64 for the rows its margin leaves open (a few 10⁻⁴ of Gaussian rows),
+    then the exact CPU decoder for the rows still open (near ties)."""
+    t = _tables("leech", rows.device)
+    kernels = _triton_kernels()
+    tables = (t["hexacode_words"], t["column_vec0"], t["hexacode_ids"], t["root8"])
+    pieces = []
+    for start in range(0, rows.shape[0], chunk_size):
+        x = rows[start : start + chunk_size]
+        out, certified = kernels.leech_decode_points(x, *tables)
+        unsure = torch.nonzero(~certified).flatten()
+        if unsure.numel():
+            redo, sure = kernels.leech_decode_points(x[unsure], *tables, wide=True)
+            out[unsure] = redo
+            unsure = unsure[~sure]
+        if unsure.numel():
+            exact = _decode_leech_numba(x[unsure].double().cpu().numpy())
+            out[unsure] = torch.as_tensor(exact, device=rows.device).to(out.dtype)
+        pieces.append(out)
+    return pieces[0] if len(pieces) == 1 else torch.cat(pieces)
 
 
 def _leech_decode_scores_reference(

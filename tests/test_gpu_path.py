@@ -245,6 +245,82 @@ INTERPRETED = textwrap.dedent(
 )
 
 
+INTERPRETED_HEXACODE = textwrap.dedent(
+    """
+    import numpy as np, torch
+    from leechkit.models import lattice_ops as ops
+    from leechkit.models import _triton_kernels as K
+    from leechkit.lattice import leech
+    from leechkit.lattice.decoders import decode_leech
+    rng = np.random.default_rng(7)
+    t = ops._tables("leech", torch.device("cpu"))
+    tabs = (t["hexacode_words"], t["column_vec0"], t["hexacode_ids"], t["root8"])
+    v = leech().minimal_vectors()
+
+    def check(x, dtype, name, least=None, none=False):
+        # Certified rows are the Numba decoder's points bit for bit, in float32 and float64
+        # search; the chain of decode() (float32, float64, CPU) gives every row's point.
+        xt = torch.as_tensor(x, dtype=dtype)
+        want = torch.as_tensor(decode_leech(xt.double().numpy())).to(dtype)
+        for wide in (False, True):
+            out, ok = K.leech_decode_points(xt, *tabs, wide=wide)
+            narrow = dtype not in (torch.float32, torch.float64)
+            assert out.dtype == (torch.float64 if narrow else dtype) and ok.shape == (len(x),)
+            out = out.to(dtype)
+            assert torch.equal(out[ok], want[ok]), f"{name} {dtype} wide={wide}: certified rows differ"
+            if least is not None:
+                assert ok.float().mean() >= least, f"{name} {dtype} wide={wide}: {ok.float().mean()}"
+            if none:
+                assert not ok.any(), f"{name} {dtype} wide={wide}: a tie is certified"
+        got = ops._leech_decode_device(xt, kernel="hexacode")
+        assert torch.equal(got.to(dtype), want), f"{name} {dtype}: the decode chain differs"
+
+    for scale in (1e-3, 1.0, 1e3, 1e4):
+        x = rng.standard_normal((32, 24)) * scale
+        for dtype in (torch.float32, torch.float64):
+            check(x, dtype, f"gaussian {scale}", least=0.9)
+    i, j = rng.integers(0, len(v), (2, 16))
+    # deep holes (squared distance 2 = the covering radius², e.g. 4e_k/√8), exact and perturbed
+    holes = np.zeros((16, 24))
+    holes[np.arange(16), rng.permutation(24)[:16]] = rng.choice([-4.0, 4.0], 16)
+    holes = holes / np.sqrt(8) + v[i]
+    check(holes, torch.float64, "deep holes", none=True)
+    check(holes + 1e-9 * rng.standard_normal((16, 24)), torch.float64, "near deep holes")
+    check(0.5 * (v[i] + v[j]), torch.float64, "midpoints", none=True)
+    for dtype in (torch.float32, torch.float64):
+        check(0.5 * (v[i] + v[j]) + 1e-12 * rng.standard_normal((16, 24)), dtype, "near midpoints")
+        check(v[i] + v[j] + 1e-9 * rng.standard_normal((16, 24)), dtype, "near points", least=0.9)
+    check(rng.integers(-3, 4, (16, 24)) / np.sqrt(8), torch.float64, "integer points")
+    check(rng.standard_normal((8, 24)).astype(np.float16), torch.bfloat16, "bfloat16")
+
+    # The contract of leech_decode: points, certificates, pair ids and distances agree with the
+    # 8,192-coset reference.
+    x = np.concatenate([rng.standard_normal((40, 24)) * 1.5, 0.5 * v[:4]])
+    y = torch.as_tensor(x) * ops._SQRT8
+    q, ok, win, best, second = K.leech_decode_hexacode(y, *tabs)
+    rw, rb, rs = ops._leech_decode_scores_reference(y, t)
+    err = K.DECODE_HEXACODE_ERROR
+    unique = ok & ((rs - rb) > 2 * err)
+    assert unique.float().mean() > 0.8 and not ok[40:].any()
+    assert torch.equal(win.long()[unique], rw[unique]), "pair ids differ"
+    assert torch.allclose(best[ok], rb[ok], rtol=0, atol=1e-9), "distances differ"
+    assert (second[ok] <= rs[ok] + err).all() and (second[ok] > best[ok]).all(), "runner-up bound"
+    rq, rok = ops._leech_point(y, win.long(), second, t, err)
+    assert torch.equal(rq[ok].double(), q[ok]), "points differ from the reference's rebuild"
+    print("ok")
+    """
+)
+
+
+@pytest.mark.skipif(not HAS_TRITON, reason="Triton is not installed")
+def test_hexacode_kernel_in_the_interpreter_is_exact_where_it_certifies():
+    env = dict(os.environ, TRITON_INTERPRET="1")
+    done = subprocess.run(
+        [sys.executable, "-c", INTERPRETED_HEXACODE], env=env, capture_output=True, text=True, timeout=900
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().endswith("ok")
+
 @pytest.mark.skipif(not HAS_TRITON, reason="Triton is not installed")
 def test_kernel_wrappers_reject_bad_arguments_before_launching():
     from leechkit.models import _triton_kernels as K
@@ -261,6 +337,15 @@ def test_kernel_wrappers_reject_bad_arguments_before_launching():
         K.leech_search(y.half(), *search)
     with pytest.raises(ValueError, match="shape"):
         K.leech_search(y[:, :8], *search)
+    hexa = (t["hexacode_words"], t["column_vec0"], t["hexacode_ids"], t["root8"])
+    with pytest.raises(ValueError, match="32 \\* num_warps"):
+        K.leech_decode_points(y, *hexa, block=64, num_warps=4)
+    with pytest.raises(ValueError, match="float64 of shape"):
+        K.leech_decode_hexacode(y.float(), *hexa)
+    with pytest.raises(ValueError, match="shape"):
+        K.leech_decode_points(y[:, :8], *hexa)
+    with pytest.raises(ValueError, match="kernel must be"):
+        ops._leech_decode_device(y, kernel="octads")
 
 
 @pytest.mark.skipif(not HAS_TRITON, reason="Triton is not installed")
@@ -297,9 +382,24 @@ cuda_only = pytest.mark.skipif(not CUDA, reason="needs a CUDA device")
 
 
 @cuda_only
+@pytest.mark.parametrize("kernel", ["hexacode", "groups"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_cuda_leech_decode_matches_numba(dtype):
-    x = np.concatenate([RNG.standard_normal((1_000_000, 24)) * 1.5, adversarial_leech(2000)])
+def test_cuda_leech_decode_matches_numba(dtype, kernel, monkeypatch):
+    monkeypatch.setattr(ops, "LEECH_DECODE_KERNEL", kernel)
+    v = leech().minimal_vectors()
+    i, j = RNG.integers(0, len(v), (2, 2000))
+    holes = np.zeros((2000, 24))
+    holes[np.arange(2000), RNG.integers(0, 24, 2000)] = RNG.choice([-4.0, 4.0], 2000)
+    x = np.concatenate(
+        [
+            RNG.standard_normal((1_000_000, 24)) * 1.5,
+            *(RNG.standard_normal((20_000, 24)) * s for s in (1e-3, 1e3, 1e4)),
+            adversarial_leech(2000),
+            holes / np.sqrt(8) + v[i],  # deep holes
+            holes / np.sqrt(8) + v[i] + 1e-9 * RNG.standard_normal((2000, 24)),
+            0.5 * (v[i] + v[j]) + 1e-12 * RNG.standard_normal((2000, 24)),
+        ]
+    )
     xt = torch.as_tensor(x, dtype=dtype, device="cuda")
     got = decode(xt, "leech")
     assert got.device.type == "cuda" and got.dtype == dtype
