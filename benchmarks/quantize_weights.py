@@ -204,7 +204,7 @@ def _speed(args: argparse.Namespace, device: str) -> list[dict[str, object]]:
     x = torch.randn(4 * cols, cols, generator=g, dtype=torch.float64)
     h = (2 * x.T @ x / x.shape[0]).to(device)
     out = []
-    for method in SPEED_METHODS:
+    for method in [m for m in SPEED_METHODS if args.variants is None or m in args.variants]:
         kwargs = {"hessian": h} if method == "gptq" else {}
         quantize_weight(w[:48], method, 2, **({"hessian": h} if method == "gptq" else {}))  # warm-up
         _sync(device)
@@ -256,7 +256,7 @@ def _model_timing(args: argparse.Namespace, device: str) -> list[dict[str, objec
     )
     out = []
     for label, method, options, rates in VARIANTS:
-        if 2 not in rates:
+        if 2 not in rates or (args.variants is not None and label not in args.variants):
             continue
         torch.manual_seed(0)
         model = LatticeTransformer(config).to(device).eval()
@@ -617,6 +617,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="small model on the embedded pydoc corpus, CPU")
     p.add_argument(
         "--speed-only", action="store_true", help="only the timing of a 20M-shape model and throughput"
+    )
+    p.add_argument(
+        "--variants",
+        nargs="+",
+        choices=[v[0] for v in VARIANTS],
+        help="--speed-only: time only these variants (and the speed rows of their methods)",
     )
     p.add_argument("--render", action="store_true", help="only the tables and the plot from OUT/results.json")
     p.add_argument("--out", default="results-quantization")
