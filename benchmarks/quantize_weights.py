@@ -204,7 +204,8 @@ def _speed(args: argparse.Namespace, device: str) -> list[dict[str, object]]:
     x = torch.randn(4 * cols, cols, generator=g, dtype=torch.float64)
     h = (2 * x.T @ x / x.shape[0]).to(device)
     out = []
-    for method in [m for m in SPEED_METHODS if args.variants is None or m in args.variants]:
+    chosen = {method for label, method, _, _ in VARIANTS if args.variants is None or label in args.variants}
+    for method in [m for m in SPEED_METHODS if m in chosen]:
         kwargs = {"hessian": h} if method == "gptq" else {}
         quantize_weight(w[:48], method, 2, **({"hessian": h} if method == "gptq" else {}))  # warm-up
         _sync(device)
