@@ -124,8 +124,10 @@ class LatticeAttention(nn.Module):
         """Non-persistent buffers derived from the frozen matrices, which let every mode compute
         its queries, keys and values with one ``F.linear`` (few kernel launches per layer).
 
-        ``"rotate"``: ``kernel_t = Kᵀ`` (a row block ``W_b`` of the query/key weight becomes
-        ``Kᵀ W_b``). ``"conway"``: the frozen (2·d_model, d_model) query/key weight
+        ``"rotate"``: ``row_kernels``, the (3·d_model/n, n, n) stack of ``Kᵀ`` for every n-row
+        block of the query and key weight and ``I`` for the value rows, so that the whole fold
+        is one batched product (a row block ``W_b`` becomes ``Kᵀ W_b``). ``"conway"``: the
+        frozen (2·d_model, d_model) query/key weight
         ``[B(K)ᵀ; B(gᵀK)ᵀ]`` with ``B(·)`` block-diagonal, and zeros for their bias.
         ``"e8_bias"``: the (3·d_model, n_head) matrix ``U`` whose column ``h`` holds ``u_h`` in
         the first 8 query rows of head ``h`` and zeros elsewhere. Recomputed when a state dict
@@ -133,7 +135,9 @@ class LatticeAttention(nn.Module):
         """
         d = self.proj.in_features
         if self.mode == "rotate":
-            self.register_buffer("kernel_t", self.kernel.T.contiguous(), persistent=False)
+            eye = torch.eye(self.block, dtype=self.kernel.dtype, device=self.kernel.device)
+            rows = [self.kernel.T] * (2 * d // self.block) + [eye] * (d // self.block)
+            self.register_buffer("row_kernels", torch.stack(rows), persistent=False)
         if self.mode == "conway":
             blocks = d // self.block
             frozen = torch.cat([torch.block_diag(*[self.kernel.T] * blocks),
@@ -146,6 +150,7 @@ class LatticeAttention(nn.Module):
             for h in range(self.n_head):
                 lift[h * self.head_dim : h * self.head_dim + 8, h] = u[h]
             self.register_buffer("direction_lift", lift, persistent=False)
+            self.register_buffer("direction_lift_t", lift.T.contiguous(), persistent=False)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
@@ -216,27 +221,30 @@ class LatticeAttention(nn.Module):
         - ``"e8_bias"``: ``q_h ↦ M_h q_h`` with ``M_h = I + β_h √d (u_h ⊕ 0)(u_h ⊕ 0)ᵀ`` adds
           ``β_h (q[:8]·u_h)(k[:8]·u_h)`` to ``q·k/√d``; ``M_h`` is symmetric, so the query rows
           become ``M_h W_h``: ``W + U diag(β√d) Uᵀ W`` with the lift ``U`` of the directions,
-          which leaves the key and value rows unchanged (their rows of ``U`` are zero).
+          which leaves the key and value rows unchanged (their rows of ``U`` are zero). One
+          autograd node with a written-out backward (:class:`_DirectionFold`).
+
+        The step of a small model is paced by the host's operator launches, so each fold is
+        written with as few operators as its math allows (one for rotate, three for e8_bias,
+        each way).
         """
         if self.mode == "conway":
             bias = None if self.value.bias is None else torch.cat([self.frozen_qk_bias, self.value.bias])
             return torch.cat([self.frozen_qk_weight, self.value.weight]), bias
         w, bias = self.qkv.weight, self.qkv.bias
-        if self.mode == "rotate":
-            d = w.shape[1]
-            w_qk, w_v = w.split([2 * d, d])
-            rotated = torch.matmul(self.kernel_t, w_qk.view(-1, self.block, d)).view(2 * d, d)
-            w = torch.cat([rotated, w_v])
-            if bias is not None:
-                b_qk, b_v = bias.split([2 * d, d])
-                bias = torch.cat([(b_qk.view(-1, self.block) @ self.kernel).view(-1), b_v])
-        elif self.mode == "e8_bias":
-            lift = self.direction_lift
-            scaled = lift * (self.head_scales * math.sqrt(self.head_dim))
-            w = torch.addmm(w, scaled, lift.T @ w)
-            if bias is not None:
-                bias = torch.addmv(bias, scaled, lift.T @ bias)
-        return w, bias
+        # Folded in the parameters' dtype: under autocast F.linear casts the result, as it casts
+        # a plain weight, while a fold in bfloat16 would round the kernel itself.
+        with torch.autocast(w.device.type, enabled=False):
+            if self.mode == "rotate":
+                blocks = self.row_kernels
+                w = torch.bmm(blocks, w.view(len(blocks), self.block, -1)).view(w.shape)
+                if bias is not None:
+                    bias = torch.bmm(blocks, bias.view(len(blocks), self.block, 1)).view(bias.shape)
+                return w, bias
+            return _DirectionFold.apply(
+                w, bias, self.head_scales, self.direction_lift, self.direction_lift_t,
+                math.sqrt(self.head_dim),
+            )
 
     @staticmethod
     def _mask(t_q: int, t_k: int, device: torch.device) -> torch.Tensor:
@@ -293,3 +301,40 @@ class LatticeAttention(nn.Module):
         scores = (q @ k.transpose(-2, -1)) / math.sqrt(self.head_dim)
         t = x.shape[1]
         return scores.masked_fill(~self._mask(t, t, x.device), float("-inf"))
+
+
+class _DirectionFold(torch.autograd.Function):
+    """E8-LILA's bias folded into the weight as one autograd node.
+
+    Forward, with the lift ``U`` (3·d_model, H), the scales ``β`` and ``α = √d``:
+    ``U_β = U diag(β)``, ``P = Uᵀ W``, ``W' = W + α U_β P`` (and ``b' = b + α U_β Uᵀ b``).
+    ``U diag(β) Uᵀ`` is symmetric, so the backward of an upstream gradient ``G`` is
+    ``∂W = G + α U_β (Uᵀ G)`` and ``∂β_h = α Σ_j (Uᵀ G)_hj P_hj`` (plus the bias terms): three
+    products each way instead of the generic graph's dozen launches.
+    """
+
+    @staticmethod
+    def forward(ctx, w, bias, scales, lift, lift_t, alpha):
+        ctx.alpha = alpha
+        lifted = lift * scales
+        p = torch.mm(lift_t, w)
+        w_eff = torch.addmm(w, lifted, p, alpha=alpha)
+        if bias is None:
+            ctx.save_for_backward(lifted, p, lift_t)
+            return w_eff, None
+        pb = torch.mv(lift_t, bias)
+        ctx.save_for_backward(lifted, p, lift_t, pb)
+        return w_eff, torch.addmv(bias, lifted, pb, alpha=alpha)
+
+    @staticmethod
+    def backward(ctx, grad_w, grad_b):
+        lifted, p, lift_t, *pb = ctx.saved_tensors
+        alpha = ctx.alpha
+        q = torch.mm(lift_t, grad_w)
+        grad_scales = (q * p).sum(1)
+        grad_bias = None
+        if pb:
+            qb = torch.mv(lift_t, grad_b)
+            grad_bias = torch.addmv(grad_b, lifted, qb, alpha=alpha)
+            grad_scales += qb * pb[0]
+        return torch.addmm(grad_w, lifted, q, alpha=alpha), grad_bias, grad_scales * alpha, None, None, None

@@ -171,7 +171,7 @@ def test_folded_weights_follow_a_loaded_state_dict(mode):
     kernel, and equal to the activation-space formulas of the module docstring."""
     torch.manual_seed(0)
     attn = LatticeAttention(config(mode)).double()
-    derived = {"rotate": "kernel_t", "conway": "frozen_qk_weight", "e8_bias": "direction_lift"}[mode]
+    derived = {"rotate": "row_kernels", "conway": "frozen_qk_weight", "e8_bias": "direction_lift"}[mode]
     assert derived not in attn.state_dict()
     other = torch.linalg.qr(torch.randn(24, 24, dtype=torch.float64))[0]
     state = dict(attn.state_dict())
@@ -224,3 +224,40 @@ def test_folded_and_called_projections_agree(mode):
     assert len(seen) == 1 and torch.equal(seen[0], x)
     for a, b in zip(folded, called):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_written_out_fold_gradients_pass_gradcheck(bias):
+    """The e8_bias fold is an autograd function with a hand-written backward; its gradients
+    (weight, bias and the head scales) equal the finite differences."""
+    from leechkit.models.attention import _DirectionFold
+
+    gen = torch.Generator().manual_seed(1)
+    w = torch.randn(48, 16, generator=gen, requires_grad=True)
+    b = torch.randn(48, generator=gen, requires_grad=True) if bias else None
+    tensors = lambda out: tuple(t for t in out if t is not None)  # noqa: E731
+    lift = torch.zeros(48, 2)
+    lift[0:8, 0], lift[8:16, 1] = torch.randn(8, generator=gen), torch.randn(8, generator=gen)
+    scales = torch.randn(2, generator=gen, requires_grad=True)
+    fold = lambda w, b, s: _DirectionFold.apply(w, b, s, lift, lift.T.contiguous(), 2.5)  # noqa: E731
+    assert torch.autograd.gradcheck(lambda *args: tensors(fold(*args)), (w, b, scales))
+    # The same products as the generic graph of the formula.
+    want = torch.addmm(w, lift * scales * 2.5, lift.T @ w)
+    torch.testing.assert_close(fold(w, b, scales)[0], want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["rotate", "e8_bias"])
+def test_folds_keep_float32_weights_under_autocast(mode):
+    """Under bf16 autocast the fold itself runs in the parameters' dtype (F.linear casts its
+    result), and the gradients reach the float32 parameters."""
+    torch.set_default_dtype(torch.float32)
+    attn = LatticeAttention(config(mode, bias=True))
+    weight, _ = attn._qkv_projection()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert attn._qkv_projection()[0].dtype == torch.float32
+        y, _ = attn(torch.randn(2, 5, 48))
+    assert y.dtype == torch.bfloat16
+    y.float().square().sum().backward()
+    grads = [p.grad for p in attn.parameters()]
+    assert all(g is not None and g.dtype == torch.float32 and torch.isfinite(g).all() for g in grads)
+    torch.testing.assert_close(weight, attn._qkv_projection()[0], rtol=0, atol=0)
