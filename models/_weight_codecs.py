@@ -697,11 +697,12 @@ class ShellStage(Stage):
 
         device = self.search == "device" or (self.search == "auto" and y.device.type != "cpu")
         if device and isinstance(self.code, LeechShellCode):
-            found = shell_nearest(y.detach(), self.code, search="device")
-            idx, vec = found[0].cpu().numpy(), found[1].cpu().numpy()
-        else:
-            arr = np.ascontiguousarray(y.detach().cpu().to(torch.float64).numpy())
-            idx, vec = self.code.nearest(arr)
+            idx, vec = shell_nearest(y.detach(), self.code, search="device")
+            v = vec.to(torch.float64)
+            # The same correctly rounded operations as _unit: bit-identical to the host path.
+            return idx, v / torch.sqrt((v * v).sum(dim=-1, keepdim=True))
+        arr = np.ascontiguousarray(y.detach().cpu().to(torch.float64).numpy())
+        idx, vec = self.code.nearest(arr)
         unit = self._unit(np.asarray(vec))
         return torch.from_numpy(np.asarray(idx, dtype=np.int64)).to(y.device), torch.from_numpy(unit).to(
             y.device
