@@ -291,6 +291,201 @@ def _power_of_two_scale(peak):
 
 
 @triton.jit
+def _load_scaled_row(xt_ptr, n_rows, rows, mask, WIDE: tl.constexpr):
+    # The 24 coordinates of every row from the transposed input (24, n_rows), so that every
+    # load is coalesced; float64 when WIDE.
+    x0 = tl.load(xt_ptr + 0 * n_rows + rows, mask=mask, other=0.0)
+    x1 = tl.load(xt_ptr + 1 * n_rows + rows, mask=mask, other=0.0)
+    x2 = tl.load(xt_ptr + 2 * n_rows + rows, mask=mask, other=0.0)
+    x3 = tl.load(xt_ptr + 3 * n_rows + rows, mask=mask, other=0.0)
+    x4 = tl.load(xt_ptr + 4 * n_rows + rows, mask=mask, other=0.0)
+    x5 = tl.load(xt_ptr + 5 * n_rows + rows, mask=mask, other=0.0)
+    x6 = tl.load(xt_ptr + 6 * n_rows + rows, mask=mask, other=0.0)
+    x7 = tl.load(xt_ptr + 7 * n_rows + rows, mask=mask, other=0.0)
+    x8 = tl.load(xt_ptr + 8 * n_rows + rows, mask=mask, other=0.0)
+    x9 = tl.load(xt_ptr + 9 * n_rows + rows, mask=mask, other=0.0)
+    x10 = tl.load(xt_ptr + 10 * n_rows + rows, mask=mask, other=0.0)
+    x11 = tl.load(xt_ptr + 11 * n_rows + rows, mask=mask, other=0.0)
+    x12 = tl.load(xt_ptr + 12 * n_rows + rows, mask=mask, other=0.0)
+    x13 = tl.load(xt_ptr + 13 * n_rows + rows, mask=mask, other=0.0)
+    x14 = tl.load(xt_ptr + 14 * n_rows + rows, mask=mask, other=0.0)
+    x15 = tl.load(xt_ptr + 15 * n_rows + rows, mask=mask, other=0.0)
+    x16 = tl.load(xt_ptr + 16 * n_rows + rows, mask=mask, other=0.0)
+    x17 = tl.load(xt_ptr + 17 * n_rows + rows, mask=mask, other=0.0)
+    x18 = tl.load(xt_ptr + 18 * n_rows + rows, mask=mask, other=0.0)
+    x19 = tl.load(xt_ptr + 19 * n_rows + rows, mask=mask, other=0.0)
+    x20 = tl.load(xt_ptr + 20 * n_rows + rows, mask=mask, other=0.0)
+    x21 = tl.load(xt_ptr + 21 * n_rows + rows, mask=mask, other=0.0)
+    x22 = tl.load(xt_ptr + 22 * n_rows + rows, mask=mask, other=0.0)
+    x23 = tl.load(xt_ptr + 23 * n_rows + rows, mask=mask, other=0.0)
+    if WIDE:
+        x0 = x0.to(tl.float64)
+        x1 = x1.to(tl.float64)
+        x2 = x2.to(tl.float64)
+        x3 = x3.to(tl.float64)
+        x4 = x4.to(tl.float64)
+        x5 = x5.to(tl.float64)
+        x6 = x6.to(tl.float64)
+        x7 = x7.to(tl.float64)
+        x8 = x8.to(tl.float64)
+        x9 = x9.to(tl.float64)
+        x10 = x10.to(tl.float64)
+        x11 = x11.to(tl.float64)
+        x12 = x12.to(tl.float64)
+        x13 = x13.to(tl.float64)
+        x14 = x14.to(tl.float64)
+        x15 = x15.to(tl.float64)
+        x16 = x16.to(tl.float64)
+        x17 = x17.to(tl.float64)
+        x18 = x18.to(tl.float64)
+        x19 = x19.to(tl.float64)
+        x20 = x20.to(tl.float64)
+        x21 = x21.to(tl.float64)
+        x22 = x22.to(tl.float64)
+        x23 = x23.to(tl.float64)
+    # The row times the power-of-two scale that brings its largest |xᵢ| into [½, 1) (exact but
+    # for underflow, which the margin covers), so the sums stay far from overflow whatever the
+    # input's magnitude; and whether the row is finite (the peak propagates a NaN).
+    peak = tl.abs(x0)
+    peak = tl.maximum(peak, tl.abs(x1), propagate_nan=tl.PropagateNan.ALL)
+    peak = tl.maximum(peak, tl.abs(x2), propagate_nan=tl.PropagateNan.ALL)
+    peak = tl.maximum(peak, tl.abs(x3), propagate_nan=tl.PropagateNan.ALL)
+    peak = tl.maximum(peak, tl.abs(x4), propagate_nan=tl.PropagateNan.ALL)
+    peak = tl.maximum(peak, tl.abs(x5), propagate_nan=tl.PropagateNan.ALL)
+    peak = tl.maximum(peak, tl.abs(x6), propagate_nan=tl.PropagateNan.ALL)
+    peak = tl.maximum(peak, tl.abs(x7), propagate_nan=tl.PropagateNan.ALL)
+    peak = tl.maximum(peak, tl.abs(x8), propagate_nan=tl.PropagateNan.ALL)
+    peak = tl.maximum(peak, tl.abs(x9), propagate_nan=tl.PropagateNan.ALL)
+    peak = tl.maximum(peak, tl.abs(x10), propagate_nan=tl.PropagateNan.ALL)
+    peak = tl.maximum(peak, tl.abs(x11), propagate_nan=tl.PropagateNan.ALL)
+    peak = tl.maximum(peak, tl.abs(x12), propagate_nan=tl.PropagateNan.ALL)
+    peak = tl.maximum(peak, tl.abs(x13), propagate_nan=tl.PropagateNan.ALL)
+    peak = tl.maximum(peak, tl.abs(x14), propagate_nan=tl.PropagateNan.ALL)
+    peak = tl.maximum(peak, tl.abs(x15), propagate_nan=tl.PropagateNan.ALL)
+    peak = tl.maximum(peak, tl.abs(x16), propagate_nan=tl.PropagateNan.ALL)
+    peak = tl.maximum(peak, tl.abs(x17), propagate_nan=tl.PropagateNan.ALL)
+    peak = tl.maximum(peak, tl.abs(x18), propagate_nan=tl.PropagateNan.ALL)
+    peak = tl.maximum(peak, tl.abs(x19), propagate_nan=tl.PropagateNan.ALL)
+    peak = tl.maximum(peak, tl.abs(x20), propagate_nan=tl.PropagateNan.ALL)
+    peak = tl.maximum(peak, tl.abs(x21), propagate_nan=tl.PropagateNan.ALL)
+    peak = tl.maximum(peak, tl.abs(x22), propagate_nan=tl.PropagateNan.ALL)
+    peak = tl.maximum(peak, tl.abs(x23), propagate_nan=tl.PropagateNan.ALL)
+    sc, finite = _power_of_two_scale(peak)
+    return (
+        x0 * sc, x1 * sc, x2 * sc, x3 * sc, x4 * sc, x5 * sc,
+        x6 * sc, x7 * sc, x8 * sc, x9 * sc, x10 * sc, x11 * sc,
+        x12 * sc, x13 * sc, x14 * sc, x15 * sc, x16 * sc, x17 * sc,
+        x18 * sc, x19 * sc, x20 * sc, x21 * sc, x22 * sc, x23 * sc,
+        sc,
+        finite,
+    )
+
+
+@triton.jit
+def _shape_candidates(
+    x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11,
+    x12, x13, x14, x15, x16, x17, x18, x19, x20, x21, x22, x23,
+):
+    # Shape (±4², 0²²): the three largest |xᵢ| (a sorting network on running maxima), the
+    # positions of the first two, and Σ|xᵢ|.
+    a1 = tl.zeros(x0.shape, dtype=x0.dtype)
+    a2 = tl.zeros(x0.shape, dtype=x0.dtype)
+    a3 = tl.zeros(x0.shape, dtype=x0.dtype)
+    abs_sum = tl.zeros(x0.shape, dtype=x0.dtype)
+    p1 = tl.zeros(x0.shape, dtype=tl.int32)
+    p2 = tl.zeros(x0.shape, dtype=tl.int32)
+    a1, a2, a3, p1, p2, abs_sum = _running_top3(x0, 0, a1, a2, a3, p1, p2, abs_sum)
+    a1, a2, a3, p1, p2, abs_sum = _running_top3(x1, 1, a1, a2, a3, p1, p2, abs_sum)
+    a1, a2, a3, p1, p2, abs_sum = _running_top3(x2, 2, a1, a2, a3, p1, p2, abs_sum)
+    a1, a2, a3, p1, p2, abs_sum = _running_top3(x3, 3, a1, a2, a3, p1, p2, abs_sum)
+    a1, a2, a3, p1, p2, abs_sum = _running_top3(x4, 4, a1, a2, a3, p1, p2, abs_sum)
+    a1, a2, a3, p1, p2, abs_sum = _running_top3(x5, 5, a1, a2, a3, p1, p2, abs_sum)
+    a1, a2, a3, p1, p2, abs_sum = _running_top3(x6, 6, a1, a2, a3, p1, p2, abs_sum)
+    a1, a2, a3, p1, p2, abs_sum = _running_top3(x7, 7, a1, a2, a3, p1, p2, abs_sum)
+    a1, a2, a3, p1, p2, abs_sum = _running_top3(x8, 8, a1, a2, a3, p1, p2, abs_sum)
+    a1, a2, a3, p1, p2, abs_sum = _running_top3(x9, 9, a1, a2, a3, p1, p2, abs_sum)
+    a1, a2, a3, p1, p2, abs_sum = _running_top3(x10, 10, a1, a2, a3, p1, p2, abs_sum)
+    a1, a2, a3, p1, p2, abs_sum = _running_top3(x11, 11, a1, a2, a3, p1, p2, abs_sum)
+    a1, a2, a3, p1, p2, abs_sum = _running_top3(x12, 12, a1, a2, a3, p1, p2, abs_sum)
+    a1, a2, a3, p1, p2, abs_sum = _running_top3(x13, 13, a1, a2, a3, p1, p2, abs_sum)
+    a1, a2, a3, p1, p2, abs_sum = _running_top3(x14, 14, a1, a2, a3, p1, p2, abs_sum)
+    a1, a2, a3, p1, p2, abs_sum = _running_top3(x15, 15, a1, a2, a3, p1, p2, abs_sum)
+    a1, a2, a3, p1, p2, abs_sum = _running_top3(x16, 16, a1, a2, a3, p1, p2, abs_sum)
+    a1, a2, a3, p1, p2, abs_sum = _running_top3(x17, 17, a1, a2, a3, p1, p2, abs_sum)
+    a1, a2, a3, p1, p2, abs_sum = _running_top3(x18, 18, a1, a2, a3, p1, p2, abs_sum)
+    a1, a2, a3, p1, p2, abs_sum = _running_top3(x19, 19, a1, a2, a3, p1, p2, abs_sum)
+    a1, a2, a3, p1, p2, abs_sum = _running_top3(x20, 20, a1, a2, a3, p1, p2, abs_sum)
+    a1, a2, a3, p1, p2, abs_sum = _running_top3(x21, 21, a1, a2, a3, p1, p2, abs_sum)
+    a1, a2, a3, p1, p2, abs_sum = _running_top3(x22, 22, a1, a2, a3, p1, p2, abs_sum)
+    a1, a2, a3, p1, p2, abs_sum = _running_top3(x23, 23, a1, a2, a3, p1, p2, abs_sum)
+    return a1, a2, a3, p1, p2, abs_sum
+
+
+@triton.jit
+def _coset_candidates(
+    sp,
+    x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11,
+    x12, x13, x14, x15, x16, x17, x18, x19, x20, x21, x22, x23,
+    top, second, win, fam,
+):
+    # The (∓3, ±1²³) vectors of the coset of the even column complements with signs at sp:
+    # uₖ = sᵍₖ xₖ, the six column sums, their Σ|σ|, sign parity and two least |σ|, then one
+    # candidate per column (families fam … fam + 23).
+    u0 = tl.load(sp + 0) * x0
+    u1 = tl.load(sp + 1) * x1
+    u2 = tl.load(sp + 2) * x2
+    u3 = tl.load(sp + 3) * x3
+    u4 = tl.load(sp + 4) * x4
+    u5 = tl.load(sp + 5) * x5
+    u6 = tl.load(sp + 6) * x6
+    u7 = tl.load(sp + 7) * x7
+    u8 = tl.load(sp + 8) * x8
+    u9 = tl.load(sp + 9) * x9
+    u10 = tl.load(sp + 10) * x10
+    u11 = tl.load(sp + 11) * x11
+    u12 = tl.load(sp + 12) * x12
+    u13 = tl.load(sp + 13) * x13
+    u14 = tl.load(sp + 14) * x14
+    u15 = tl.load(sp + 15) * x15
+    u16 = tl.load(sp + 16) * x16
+    u17 = tl.load(sp + 17) * x17
+    u18 = tl.load(sp + 18) * x18
+    u19 = tl.load(sp + 19) * x19
+    u20 = tl.load(sp + 20) * x20
+    u21 = tl.load(sp + 21) * x21
+    u22 = tl.load(sp + 22) * x22
+    u23 = tl.load(sp + 23) * x23
+    g0 = u0 + u1 + u2 + u3
+    g1 = u4 + u5 + u6 + u7
+    g2 = u8 + u9 + u10 + u11
+    g3 = u12 + u13 + u14 + u15
+    g4 = u16 + u17 + u18 + u19
+    g5 = u20 + u21 + u22 + u23
+    b0 = tl.abs(g0)
+    b1 = tl.abs(g1)
+    b2 = tl.abs(g2)
+    b3 = tl.abs(g3)
+    b4 = tl.abs(g4)
+    b5 = tl.abs(g5)
+    tsum = b0 + b1 + b2 + b3 + b4 + b5
+    nneg = (g0 < 0).to(tl.int32) + (g1 < 0).to(tl.int32) + (g2 < 0).to(tl.int32)
+    nneg += (g3 < 0).to(tl.int32) + (g4 < 0).to(tl.int32) + (g5 < 0).to(tl.int32)
+    m1 = tl.minimum(b0, b1)
+    m2 = tl.maximum(b0, b1)
+    m1, m2 = _push_two_smallest(m1, m2, b2)
+    m1, m2 = _push_two_smallest(m1, m2, b3)
+    m1, m2 = _push_two_smallest(m1, m2, b4)
+    m1, m2 = _push_two_smallest(m1, m2, b5)
+    top, second, win = _odd_column(g0, b0, u0, u1, u2, u3, tsum, nneg, m1, m2, top, second, win, fam)
+    top, second, win = _odd_column(g1, b1, u4, u5, u6, u7, tsum, nneg, m1, m2, top, second, win, fam + 4)
+    top, second, win = _odd_column(g2, b2, u8, u9, u10, u11, tsum, nneg, m1, m2, top, second, win, fam + 8)
+    top, second, win = _odd_column(g3, b3, u12, u13, u14, u15, tsum, nneg, m1, m2, top, second, win, fam + 12)
+    top, second, win = _odd_column(g4, b4, u16, u17, u18, u19, tsum, nneg, m1, m2, top, second, win, fam + 16)
+    top, second, win = _odd_column(g5, b5, u20, u21, u22, u23, tsum, nneg, m1, m2, top, second, win, fam + 20)
+    return top, second, win
+
+
+@triton.jit
 def _finish_search(
     xt_ptr, n_rows, rows, live, store, finite, sc, top, second, win, p1, p2, abs_sum, octad_ptr,
     sign_ptr, word_ptr, idx_ptr, win_ptr, gap_ptr, margin, OCTAD_OFFSET: tl.constexpr,
@@ -416,111 +611,17 @@ def _leech_search_kernel(
     rows = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     live = rows < n_rows
     inf = float("inf")
-    x0 = tl.load(xt_ptr + 0 * n_rows + rows, mask=live, other=0.0)
-    x1 = tl.load(xt_ptr + 1 * n_rows + rows, mask=live, other=0.0)
-    x2 = tl.load(xt_ptr + 2 * n_rows + rows, mask=live, other=0.0)
-    x3 = tl.load(xt_ptr + 3 * n_rows + rows, mask=live, other=0.0)
-    x4 = tl.load(xt_ptr + 4 * n_rows + rows, mask=live, other=0.0)
-    x5 = tl.load(xt_ptr + 5 * n_rows + rows, mask=live, other=0.0)
-    x6 = tl.load(xt_ptr + 6 * n_rows + rows, mask=live, other=0.0)
-    x7 = tl.load(xt_ptr + 7 * n_rows + rows, mask=live, other=0.0)
-    x8 = tl.load(xt_ptr + 8 * n_rows + rows, mask=live, other=0.0)
-    x9 = tl.load(xt_ptr + 9 * n_rows + rows, mask=live, other=0.0)
-    x10 = tl.load(xt_ptr + 10 * n_rows + rows, mask=live, other=0.0)
-    x11 = tl.load(xt_ptr + 11 * n_rows + rows, mask=live, other=0.0)
-    x12 = tl.load(xt_ptr + 12 * n_rows + rows, mask=live, other=0.0)
-    x13 = tl.load(xt_ptr + 13 * n_rows + rows, mask=live, other=0.0)
-    x14 = tl.load(xt_ptr + 14 * n_rows + rows, mask=live, other=0.0)
-    x15 = tl.load(xt_ptr + 15 * n_rows + rows, mask=live, other=0.0)
-    x16 = tl.load(xt_ptr + 16 * n_rows + rows, mask=live, other=0.0)
-    x17 = tl.load(xt_ptr + 17 * n_rows + rows, mask=live, other=0.0)
-    x18 = tl.load(xt_ptr + 18 * n_rows + rows, mask=live, other=0.0)
-    x19 = tl.load(xt_ptr + 19 * n_rows + rows, mask=live, other=0.0)
-    x20 = tl.load(xt_ptr + 20 * n_rows + rows, mask=live, other=0.0)
-    x21 = tl.load(xt_ptr + 21 * n_rows + rows, mask=live, other=0.0)
-    x22 = tl.load(xt_ptr + 22 * n_rows + rows, mask=live, other=0.0)
-    x23 = tl.load(xt_ptr + 23 * n_rows + rows, mask=live, other=0.0)
-    peak = tl.abs(x0)
-    peak = tl.maximum(peak, tl.abs(x1), propagate_nan=tl.PropagateNan.ALL)
-    peak = tl.maximum(peak, tl.abs(x2), propagate_nan=tl.PropagateNan.ALL)
-    peak = tl.maximum(peak, tl.abs(x3), propagate_nan=tl.PropagateNan.ALL)
-    peak = tl.maximum(peak, tl.abs(x4), propagate_nan=tl.PropagateNan.ALL)
-    peak = tl.maximum(peak, tl.abs(x5), propagate_nan=tl.PropagateNan.ALL)
-    peak = tl.maximum(peak, tl.abs(x6), propagate_nan=tl.PropagateNan.ALL)
-    peak = tl.maximum(peak, tl.abs(x7), propagate_nan=tl.PropagateNan.ALL)
-    peak = tl.maximum(peak, tl.abs(x8), propagate_nan=tl.PropagateNan.ALL)
-    peak = tl.maximum(peak, tl.abs(x9), propagate_nan=tl.PropagateNan.ALL)
-    peak = tl.maximum(peak, tl.abs(x10), propagate_nan=tl.PropagateNan.ALL)
-    peak = tl.maximum(peak, tl.abs(x11), propagate_nan=tl.PropagateNan.ALL)
-    peak = tl.maximum(peak, tl.abs(x12), propagate_nan=tl.PropagateNan.ALL)
-    peak = tl.maximum(peak, tl.abs(x13), propagate_nan=tl.PropagateNan.ALL)
-    peak = tl.maximum(peak, tl.abs(x14), propagate_nan=tl.PropagateNan.ALL)
-    peak = tl.maximum(peak, tl.abs(x15), propagate_nan=tl.PropagateNan.ALL)
-    peak = tl.maximum(peak, tl.abs(x16), propagate_nan=tl.PropagateNan.ALL)
-    peak = tl.maximum(peak, tl.abs(x17), propagate_nan=tl.PropagateNan.ALL)
-    peak = tl.maximum(peak, tl.abs(x18), propagate_nan=tl.PropagateNan.ALL)
-    peak = tl.maximum(peak, tl.abs(x19), propagate_nan=tl.PropagateNan.ALL)
-    peak = tl.maximum(peak, tl.abs(x20), propagate_nan=tl.PropagateNan.ALL)
-    peak = tl.maximum(peak, tl.abs(x21), propagate_nan=tl.PropagateNan.ALL)
-    peak = tl.maximum(peak, tl.abs(x22), propagate_nan=tl.PropagateNan.ALL)
-    peak = tl.maximum(peak, tl.abs(x23), propagate_nan=tl.PropagateNan.ALL)
-    sc, finite = _power_of_two_scale(peak)
-    x0 = x0 * sc
-    x1 = x1 * sc
-    x2 = x2 * sc
-    x3 = x3 * sc
-    x4 = x4 * sc
-    x5 = x5 * sc
-    x6 = x6 * sc
-    x7 = x7 * sc
-    x8 = x8 * sc
-    x9 = x9 * sc
-    x10 = x10 * sc
-    x11 = x11 * sc
-    x12 = x12 * sc
-    x13 = x13 * sc
-    x14 = x14 * sc
-    x15 = x15 * sc
-    x16 = x16 * sc
-    x17 = x17 * sc
-    x18 = x18 * sc
-    x19 = x19 * sc
-    x20 = x20 * sc
-    x21 = x21 * sc
-    x22 = x22 * sc
-    x23 = x23 * sc
+    (
+        x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11,
+        x12, x13, x14, x15, x16, x17, x18, x19, x20, x21, x22, x23,
+        sc,
+        finite,
+    ) = _load_scaled_row(xt_ptr, n_rows, rows, live, False)
 
-    # Shape (±4², 0²²): the three largest |xᵢ| (a sorting network on running maxima).
-    a1 = tl.zeros((BLOCK,), dtype=xt_ptr.dtype.element_ty)
-    a2 = tl.zeros((BLOCK,), dtype=xt_ptr.dtype.element_ty)
-    a3 = tl.zeros((BLOCK,), dtype=xt_ptr.dtype.element_ty)
-    abs_sum = tl.zeros((BLOCK,), dtype=xt_ptr.dtype.element_ty)
-    p1 = tl.zeros((BLOCK,), dtype=tl.int32)
-    p2 = tl.zeros((BLOCK,), dtype=tl.int32)
-    a1, a2, a3, p1, p2, abs_sum = _running_top3(x0, 0, a1, a2, a3, p1, p2, abs_sum)
-    a1, a2, a3, p1, p2, abs_sum = _running_top3(x1, 1, a1, a2, a3, p1, p2, abs_sum)
-    a1, a2, a3, p1, p2, abs_sum = _running_top3(x2, 2, a1, a2, a3, p1, p2, abs_sum)
-    a1, a2, a3, p1, p2, abs_sum = _running_top3(x3, 3, a1, a2, a3, p1, p2, abs_sum)
-    a1, a2, a3, p1, p2, abs_sum = _running_top3(x4, 4, a1, a2, a3, p1, p2, abs_sum)
-    a1, a2, a3, p1, p2, abs_sum = _running_top3(x5, 5, a1, a2, a3, p1, p2, abs_sum)
-    a1, a2, a3, p1, p2, abs_sum = _running_top3(x6, 6, a1, a2, a3, p1, p2, abs_sum)
-    a1, a2, a3, p1, p2, abs_sum = _running_top3(x7, 7, a1, a2, a3, p1, p2, abs_sum)
-    a1, a2, a3, p1, p2, abs_sum = _running_top3(x8, 8, a1, a2, a3, p1, p2, abs_sum)
-    a1, a2, a3, p1, p2, abs_sum = _running_top3(x9, 9, a1, a2, a3, p1, p2, abs_sum)
-    a1, a2, a3, p1, p2, abs_sum = _running_top3(x10, 10, a1, a2, a3, p1, p2, abs_sum)
-    a1, a2, a3, p1, p2, abs_sum = _running_top3(x11, 11, a1, a2, a3, p1, p2, abs_sum)
-    a1, a2, a3, p1, p2, abs_sum = _running_top3(x12, 12, a1, a2, a3, p1, p2, abs_sum)
-    a1, a2, a3, p1, p2, abs_sum = _running_top3(x13, 13, a1, a2, a3, p1, p2, abs_sum)
-    a1, a2, a3, p1, p2, abs_sum = _running_top3(x14, 14, a1, a2, a3, p1, p2, abs_sum)
-    a1, a2, a3, p1, p2, abs_sum = _running_top3(x15, 15, a1, a2, a3, p1, p2, abs_sum)
-    a1, a2, a3, p1, p2, abs_sum = _running_top3(x16, 16, a1, a2, a3, p1, p2, abs_sum)
-    a1, a2, a3, p1, p2, abs_sum = _running_top3(x17, 17, a1, a2, a3, p1, p2, abs_sum)
-    a1, a2, a3, p1, p2, abs_sum = _running_top3(x18, 18, a1, a2, a3, p1, p2, abs_sum)
-    a1, a2, a3, p1, p2, abs_sum = _running_top3(x19, 19, a1, a2, a3, p1, p2, abs_sum)
-    a1, a2, a3, p1, p2, abs_sum = _running_top3(x20, 20, a1, a2, a3, p1, p2, abs_sum)
-    a1, a2, a3, p1, p2, abs_sum = _running_top3(x21, 21, a1, a2, a3, p1, p2, abs_sum)
-    a1, a2, a3, p1, p2, abs_sum = _running_top3(x22, 22, a1, a2, a3, p1, p2, abs_sum)
-    a1, a2, a3, p1, p2, abs_sum = _running_top3(x23, 23, a1, a2, a3, p1, p2, abs_sum)
+    a1, a2, a3, p1, p2, abs_sum = _shape_candidates(
+        x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11,
+        x12, x13, x14, x15, x16, x17, x18, x19, x20, x21, x22, x23,
+    )
     top = 4.0 * (a1 + a2)
     second = 4.0 * (a1 + a3)  # the shape's own runner-up
     win = tl.zeros((BLOCK,), dtype=tl.int32)
@@ -542,66 +643,11 @@ def _leech_search_kernel(
 
     # (∓3, ±1²³): 128 cosets of the even column complements, one candidate per column.
     for g in range(128):
-        sp = sign_ptr + g * 24
-        u0 = tl.load(sp + 0) * x0
-        u1 = tl.load(sp + 1) * x1
-        u2 = tl.load(sp + 2) * x2
-        u3 = tl.load(sp + 3) * x3
-        u4 = tl.load(sp + 4) * x4
-        u5 = tl.load(sp + 5) * x5
-        u6 = tl.load(sp + 6) * x6
-        u7 = tl.load(sp + 7) * x7
-        u8 = tl.load(sp + 8) * x8
-        u9 = tl.load(sp + 9) * x9
-        u10 = tl.load(sp + 10) * x10
-        u11 = tl.load(sp + 11) * x11
-        u12 = tl.load(sp + 12) * x12
-        u13 = tl.load(sp + 13) * x13
-        u14 = tl.load(sp + 14) * x14
-        u15 = tl.load(sp + 15) * x15
-        u16 = tl.load(sp + 16) * x16
-        u17 = tl.load(sp + 17) * x17
-        u18 = tl.load(sp + 18) * x18
-        u19 = tl.load(sp + 19) * x19
-        u20 = tl.load(sp + 20) * x20
-        u21 = tl.load(sp + 21) * x21
-        u22 = tl.load(sp + 22) * x22
-        u23 = tl.load(sp + 23) * x23
-        g0 = u0 + u1 + u2 + u3
-        g1 = u4 + u5 + u6 + u7
-        g2 = u8 + u9 + u10 + u11
-        g3 = u12 + u13 + u14 + u15
-        g4 = u16 + u17 + u18 + u19
-        g5 = u20 + u21 + u22 + u23
-        b0 = tl.abs(g0)
-        b1 = tl.abs(g1)
-        b2 = tl.abs(g2)
-        b3 = tl.abs(g3)
-        b4 = tl.abs(g4)
-        b5 = tl.abs(g5)
-        tsum = b0 + b1 + b2 + b3 + b4 + b5
-        nneg = (g0 < 0).to(tl.int32) + (g1 < 0).to(tl.int32) + (g2 < 0).to(tl.int32)
-        nneg += (g3 < 0).to(tl.int32) + (g4 < 0).to(tl.int32) + (g5 < 0).to(tl.int32)
-        m1 = tl.minimum(b0, b1)
-        m2 = tl.maximum(b0, b1)
-        m1, m2 = _push_two_smallest(m1, m2, b2)
-        m1, m2 = _push_two_smallest(m1, m2, b3)
-        m1, m2 = _push_two_smallest(m1, m2, b4)
-        m1, m2 = _push_two_smallest(m1, m2, b5)
-        fam = 760 + g * 24
-        top, second, win = _odd_column(g0, b0, u0, u1, u2, u3, tsum, nneg, m1, m2, top, second, win, fam)
-        top, second, win = _odd_column(g1, b1, u4, u5, u6, u7, tsum, nneg, m1, m2, top, second, win, fam + 4)
-        top, second, win = _odd_column(
-            g2, b2, u8, u9, u10, u11, tsum, nneg, m1, m2, top, second, win, fam + 8
-        )
-        top, second, win = _odd_column(
-            g3, b3, u12, u13, u14, u15, tsum, nneg, m1, m2, top, second, win, fam + 12
-        )
-        top, second, win = _odd_column(
-            g4, b4, u16, u17, u18, u19, tsum, nneg, m1, m2, top, second, win, fam + 16
-        )
-        top, second, win = _odd_column(
-            g5, b5, u20, u21, u22, u23, tsum, nneg, m1, m2, top, second, win, fam + 20
+        top, second, win = _coset_candidates(
+            sign_ptr + g * 24,
+            x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11,
+            x12, x13, x14, x15, x16, x17, x18, x19, x20, x21, x22, x23,
+            top, second, win, 760 + g * 24,
         )
 
     _finish_search(
@@ -637,109 +683,16 @@ def _leech_search_redo_kernel(
     todo = live & (tl.load(idx_ptr + rows, mask=live, other=0) == -1)
     if tl.max(todo.to(tl.int32), axis=0) > 0:
         inf = float("inf")
-        x0 = tl.load(xt_ptr + 0 * n_rows + rows, mask=todo, other=0.0).to(tl.float64)
-        x1 = tl.load(xt_ptr + 1 * n_rows + rows, mask=todo, other=0.0).to(tl.float64)
-        x2 = tl.load(xt_ptr + 2 * n_rows + rows, mask=todo, other=0.0).to(tl.float64)
-        x3 = tl.load(xt_ptr + 3 * n_rows + rows, mask=todo, other=0.0).to(tl.float64)
-        x4 = tl.load(xt_ptr + 4 * n_rows + rows, mask=todo, other=0.0).to(tl.float64)
-        x5 = tl.load(xt_ptr + 5 * n_rows + rows, mask=todo, other=0.0).to(tl.float64)
-        x6 = tl.load(xt_ptr + 6 * n_rows + rows, mask=todo, other=0.0).to(tl.float64)
-        x7 = tl.load(xt_ptr + 7 * n_rows + rows, mask=todo, other=0.0).to(tl.float64)
-        x8 = tl.load(xt_ptr + 8 * n_rows + rows, mask=todo, other=0.0).to(tl.float64)
-        x9 = tl.load(xt_ptr + 9 * n_rows + rows, mask=todo, other=0.0).to(tl.float64)
-        x10 = tl.load(xt_ptr + 10 * n_rows + rows, mask=todo, other=0.0).to(tl.float64)
-        x11 = tl.load(xt_ptr + 11 * n_rows + rows, mask=todo, other=0.0).to(tl.float64)
-        x12 = tl.load(xt_ptr + 12 * n_rows + rows, mask=todo, other=0.0).to(tl.float64)
-        x13 = tl.load(xt_ptr + 13 * n_rows + rows, mask=todo, other=0.0).to(tl.float64)
-        x14 = tl.load(xt_ptr + 14 * n_rows + rows, mask=todo, other=0.0).to(tl.float64)
-        x15 = tl.load(xt_ptr + 15 * n_rows + rows, mask=todo, other=0.0).to(tl.float64)
-        x16 = tl.load(xt_ptr + 16 * n_rows + rows, mask=todo, other=0.0).to(tl.float64)
-        x17 = tl.load(xt_ptr + 17 * n_rows + rows, mask=todo, other=0.0).to(tl.float64)
-        x18 = tl.load(xt_ptr + 18 * n_rows + rows, mask=todo, other=0.0).to(tl.float64)
-        x19 = tl.load(xt_ptr + 19 * n_rows + rows, mask=todo, other=0.0).to(tl.float64)
-        x20 = tl.load(xt_ptr + 20 * n_rows + rows, mask=todo, other=0.0).to(tl.float64)
-        x21 = tl.load(xt_ptr + 21 * n_rows + rows, mask=todo, other=0.0).to(tl.float64)
-        x22 = tl.load(xt_ptr + 22 * n_rows + rows, mask=todo, other=0.0).to(tl.float64)
-        x23 = tl.load(xt_ptr + 23 * n_rows + rows, mask=todo, other=0.0).to(tl.float64)
-        peak = tl.abs(x0)
-        peak = tl.maximum(peak, tl.abs(x1), propagate_nan=tl.PropagateNan.ALL)
-        peak = tl.maximum(peak, tl.abs(x2), propagate_nan=tl.PropagateNan.ALL)
-        peak = tl.maximum(peak, tl.abs(x3), propagate_nan=tl.PropagateNan.ALL)
-        peak = tl.maximum(peak, tl.abs(x4), propagate_nan=tl.PropagateNan.ALL)
-        peak = tl.maximum(peak, tl.abs(x5), propagate_nan=tl.PropagateNan.ALL)
-        peak = tl.maximum(peak, tl.abs(x6), propagate_nan=tl.PropagateNan.ALL)
-        peak = tl.maximum(peak, tl.abs(x7), propagate_nan=tl.PropagateNan.ALL)
-        peak = tl.maximum(peak, tl.abs(x8), propagate_nan=tl.PropagateNan.ALL)
-        peak = tl.maximum(peak, tl.abs(x9), propagate_nan=tl.PropagateNan.ALL)
-        peak = tl.maximum(peak, tl.abs(x10), propagate_nan=tl.PropagateNan.ALL)
-        peak = tl.maximum(peak, tl.abs(x11), propagate_nan=tl.PropagateNan.ALL)
-        peak = tl.maximum(peak, tl.abs(x12), propagate_nan=tl.PropagateNan.ALL)
-        peak = tl.maximum(peak, tl.abs(x13), propagate_nan=tl.PropagateNan.ALL)
-        peak = tl.maximum(peak, tl.abs(x14), propagate_nan=tl.PropagateNan.ALL)
-        peak = tl.maximum(peak, tl.abs(x15), propagate_nan=tl.PropagateNan.ALL)
-        peak = tl.maximum(peak, tl.abs(x16), propagate_nan=tl.PropagateNan.ALL)
-        peak = tl.maximum(peak, tl.abs(x17), propagate_nan=tl.PropagateNan.ALL)
-        peak = tl.maximum(peak, tl.abs(x18), propagate_nan=tl.PropagateNan.ALL)
-        peak = tl.maximum(peak, tl.abs(x19), propagate_nan=tl.PropagateNan.ALL)
-        peak = tl.maximum(peak, tl.abs(x20), propagate_nan=tl.PropagateNan.ALL)
-        peak = tl.maximum(peak, tl.abs(x21), propagate_nan=tl.PropagateNan.ALL)
-        peak = tl.maximum(peak, tl.abs(x22), propagate_nan=tl.PropagateNan.ALL)
-        peak = tl.maximum(peak, tl.abs(x23), propagate_nan=tl.PropagateNan.ALL)
-        sc, finite = _power_of_two_scale(peak)
-        x0 = x0 * sc
-        x1 = x1 * sc
-        x2 = x2 * sc
-        x3 = x3 * sc
-        x4 = x4 * sc
-        x5 = x5 * sc
-        x6 = x6 * sc
-        x7 = x7 * sc
-        x8 = x8 * sc
-        x9 = x9 * sc
-        x10 = x10 * sc
-        x11 = x11 * sc
-        x12 = x12 * sc
-        x13 = x13 * sc
-        x14 = x14 * sc
-        x15 = x15 * sc
-        x16 = x16 * sc
-        x17 = x17 * sc
-        x18 = x18 * sc
-        x19 = x19 * sc
-        x20 = x20 * sc
-        x21 = x21 * sc
-        x22 = x22 * sc
-        x23 = x23 * sc
-        a1 = tl.zeros((ROWS,), dtype=tl.float64)
-        a2 = tl.zeros((ROWS,), dtype=tl.float64)
-        a3 = tl.zeros((ROWS,), dtype=tl.float64)
-        abs_sum = tl.zeros((ROWS,), dtype=tl.float64)
-        p1 = tl.zeros((ROWS,), dtype=tl.int32)
-        p2 = tl.zeros((ROWS,), dtype=tl.int32)
-        a1, a2, a3, p1, p2, abs_sum = _running_top3(x0, 0, a1, a2, a3, p1, p2, abs_sum)
-        a1, a2, a3, p1, p2, abs_sum = _running_top3(x1, 1, a1, a2, a3, p1, p2, abs_sum)
-        a1, a2, a3, p1, p2, abs_sum = _running_top3(x2, 2, a1, a2, a3, p1, p2, abs_sum)
-        a1, a2, a3, p1, p2, abs_sum = _running_top3(x3, 3, a1, a2, a3, p1, p2, abs_sum)
-        a1, a2, a3, p1, p2, abs_sum = _running_top3(x4, 4, a1, a2, a3, p1, p2, abs_sum)
-        a1, a2, a3, p1, p2, abs_sum = _running_top3(x5, 5, a1, a2, a3, p1, p2, abs_sum)
-        a1, a2, a3, p1, p2, abs_sum = _running_top3(x6, 6, a1, a2, a3, p1, p2, abs_sum)
-        a1, a2, a3, p1, p2, abs_sum = _running_top3(x7, 7, a1, a2, a3, p1, p2, abs_sum)
-        a1, a2, a3, p1, p2, abs_sum = _running_top3(x8, 8, a1, a2, a3, p1, p2, abs_sum)
-        a1, a2, a3, p1, p2, abs_sum = _running_top3(x9, 9, a1, a2, a3, p1, p2, abs_sum)
-        a1, a2, a3, p1, p2, abs_sum = _running_top3(x10, 10, a1, a2, a3, p1, p2, abs_sum)
-        a1, a2, a3, p1, p2, abs_sum = _running_top3(x11, 11, a1, a2, a3, p1, p2, abs_sum)
-        a1, a2, a3, p1, p2, abs_sum = _running_top3(x12, 12, a1, a2, a3, p1, p2, abs_sum)
-        a1, a2, a3, p1, p2, abs_sum = _running_top3(x13, 13, a1, a2, a3, p1, p2, abs_sum)
-        a1, a2, a3, p1, p2, abs_sum = _running_top3(x14, 14, a1, a2, a3, p1, p2, abs_sum)
-        a1, a2, a3, p1, p2, abs_sum = _running_top3(x15, 15, a1, a2, a3, p1, p2, abs_sum)
-        a1, a2, a3, p1, p2, abs_sum = _running_top3(x16, 16, a1, a2, a3, p1, p2, abs_sum)
-        a1, a2, a3, p1, p2, abs_sum = _running_top3(x17, 17, a1, a2, a3, p1, p2, abs_sum)
-        a1, a2, a3, p1, p2, abs_sum = _running_top3(x18, 18, a1, a2, a3, p1, p2, abs_sum)
-        a1, a2, a3, p1, p2, abs_sum = _running_top3(x19, 19, a1, a2, a3, p1, p2, abs_sum)
-        a1, a2, a3, p1, p2, abs_sum = _running_top3(x20, 20, a1, a2, a3, p1, p2, abs_sum)
-        a1, a2, a3, p1, p2, abs_sum = _running_top3(x21, 21, a1, a2, a3, p1, p2, abs_sum)
-        a1, a2, a3, p1, p2, abs_sum = _running_top3(x22, 22, a1, a2, a3, p1, p2, abs_sum)
-        a1, a2, a3, p1, p2, abs_sum = _running_top3(x23, 23, a1, a2, a3, p1, p2, abs_sum)
+        (
+            x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11,
+            x12, x13, x14, x15, x16, x17, x18, x19, x20, x21, x22, x23,
+            sc,
+            finite,
+        ) = _load_scaled_row(xt_ptr, n_rows, rows, todo, True)
+        a1, a2, a3, p1, p2, abs_sum = _shape_candidates(
+            x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11,
+            x12, x13, x14, x15, x16, x17, x18, x19, x20, x21, x22, x23,
+        )
         lane = tl.arange(0, LANES)
         lane_top = tl.full((ROWS, LANES), -inf, tl.float64)
         lane_second = tl.full((ROWS, LANES), -inf, tl.float64)
@@ -765,76 +718,14 @@ def _leech_search_redo_kernel(
                 lane_top, lane_second, lane_win, best, (o + 1)[None, :] + tl.zeros((ROWS, LANES), tl.int32)
             )
         # Coset l of the even column complements.
-        sp = sign_ptr + lane * 24
-        u0 = x0[:, None] * tl.load(sp + 0)[None, :]
-        u1 = x1[:, None] * tl.load(sp + 1)[None, :]
-        u2 = x2[:, None] * tl.load(sp + 2)[None, :]
-        u3 = x3[:, None] * tl.load(sp + 3)[None, :]
-        u4 = x4[:, None] * tl.load(sp + 4)[None, :]
-        u5 = x5[:, None] * tl.load(sp + 5)[None, :]
-        u6 = x6[:, None] * tl.load(sp + 6)[None, :]
-        u7 = x7[:, None] * tl.load(sp + 7)[None, :]
-        u8 = x8[:, None] * tl.load(sp + 8)[None, :]
-        u9 = x9[:, None] * tl.load(sp + 9)[None, :]
-        u10 = x10[:, None] * tl.load(sp + 10)[None, :]
-        u11 = x11[:, None] * tl.load(sp + 11)[None, :]
-        u12 = x12[:, None] * tl.load(sp + 12)[None, :]
-        u13 = x13[:, None] * tl.load(sp + 13)[None, :]
-        u14 = x14[:, None] * tl.load(sp + 14)[None, :]
-        u15 = x15[:, None] * tl.load(sp + 15)[None, :]
-        u16 = x16[:, None] * tl.load(sp + 16)[None, :]
-        u17 = x17[:, None] * tl.load(sp + 17)[None, :]
-        u18 = x18[:, None] * tl.load(sp + 18)[None, :]
-        u19 = x19[:, None] * tl.load(sp + 19)[None, :]
-        u20 = x20[:, None] * tl.load(sp + 20)[None, :]
-        u21 = x21[:, None] * tl.load(sp + 21)[None, :]
-        u22 = x22[:, None] * tl.load(sp + 22)[None, :]
-        u23 = x23[:, None] * tl.load(sp + 23)[None, :]
-        g0 = u0 + u1 + u2 + u3
-        g1 = u4 + u5 + u6 + u7
-        g2 = u8 + u9 + u10 + u11
-        g3 = u12 + u13 + u14 + u15
-        g4 = u16 + u17 + u18 + u19
-        g5 = u20 + u21 + u22 + u23
-        b0 = tl.abs(g0)
-        b1 = tl.abs(g1)
-        b2 = tl.abs(g2)
-        b3 = tl.abs(g3)
-        b4 = tl.abs(g4)
-        b5 = tl.abs(g5)
-        tsum = b0 + b1 + b2 + b3 + b4 + b5
-        nneg = (g0 < 0).to(tl.int32) + (g1 < 0).to(tl.int32) + (g2 < 0).to(tl.int32)
-        nneg += (g3 < 0).to(tl.int32) + (g4 < 0).to(tl.int32) + (g5 < 0).to(tl.int32)
-        m1 = tl.minimum(b0, b1)
-        m2 = tl.maximum(b0, b1)
-        m1, m2 = _push_two_smallest(m1, m2, b2)
-        m1, m2 = _push_two_smallest(m1, m2, b3)
-        m1, m2 = _push_two_smallest(m1, m2, b4)
-        m1, m2 = _push_two_smallest(m1, m2, b5)
         fam = (760 + lane * 24)[None, :] + tl.zeros((ROWS, LANES), tl.int32)
-        lane_top, lane_second, lane_win = _odd_column(
-            g0, b0, u0, u1, u2, u3, tsum, nneg, m1, m2, lane_top, lane_second, lane_win,
-            fam + 0,
-        )
-        lane_top, lane_second, lane_win = _odd_column(
-            g1, b1, u4, u5, u6, u7, tsum, nneg, m1, m2, lane_top, lane_second, lane_win,
-            fam + 4,
-        )
-        lane_top, lane_second, lane_win = _odd_column(
-            g2, b2, u8, u9, u10, u11, tsum, nneg, m1, m2, lane_top, lane_second, lane_win,
-            fam + 8,
-        )
-        lane_top, lane_second, lane_win = _odd_column(
-            g3, b3, u12, u13, u14, u15, tsum, nneg, m1, m2, lane_top, lane_second, lane_win,
-            fam + 12,
-        )
-        lane_top, lane_second, lane_win = _odd_column(
-            g4, b4, u16, u17, u18, u19, tsum, nneg, m1, m2, lane_top, lane_second, lane_win,
-            fam + 16,
-        )
-        lane_top, lane_second, lane_win = _odd_column(
-            g5, b5, u20, u21, u22, u23, tsum, nneg, m1, m2, lane_top, lane_second, lane_win,
-            fam + 20,
+        lane_top, lane_second, lane_win = _coset_candidates(
+            (sign_ptr + lane * 24)[None, :],
+            x0[:, None], x1[:, None], x2[:, None], x3[:, None], x4[:, None], x5[:, None],
+            x6[:, None], x7[:, None], x8[:, None], x9[:, None], x10[:, None], x11[:, None],
+            x12[:, None], x13[:, None], x14[:, None], x15[:, None], x16[:, None], x17[:, None],
+            x18[:, None], x19[:, None], x20[:, None], x21[:, None], x22[:, None], x23[:, None],
+            lane_top, lane_second, lane_win, fam,
         )
         # Across lanes: the best value, its family (the least one on exact ties, which are
         # not certified anyway), and the best value of every other family.
