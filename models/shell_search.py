@@ -7,7 +7,9 @@ to that Numba search. On other devices the search below runs as batched tensor o
 on the device; it names the winning (class, Golay codeword) pair of each row together with
 a certificate that the pair is the unique exact optimum, and the rows it cannot certify are
 decided by the host search. The smallest-index optimal vector of a certified pair and its
-index come from :meth:`LeechShellCode.pair_points` (an O(24) ranking per row, on the host).
+index are found on the device too (:func:`_pair_points`: sorts, the host's tie rules and the
+ranking of the bijection, equal to :meth:`LeechShellCode.pair_points`), so only the open
+rows travel to the host.
 
 Notation (√8 units, as in :mod:`leechkit.lattice.quantizers.shells`)
 ---------------------------------------------------------------------
@@ -43,8 +45,9 @@ The search, per row (two rounds of the same steps)
    most its group bound (or its shell's bound ``T``); so every point outside the winning pair has a value
    below ``q₁ − margin`` (up to rounding), and the winning pair is the *unique* exact
    optimum: the host search, which is exact, returns a point of it, and inside the pair its
-   point is the one :meth:`LeechShellCode.pair_points` picks (the same function the host
-   uses). Exact ties between pairs are never certified.
+   point is the one :meth:`LeechShellCode.pair_points` picks (the rules the host uses;
+   :func:`_pair_points` applies them on the device). Exact ties between pairs are never
+   certified.
 
 Margin and rounding (float64)
 -----------------------------
@@ -131,6 +134,15 @@ class _Tables:
     class_omin: torch.Tensor  # (K,) even classes: least odd magnitude (0 for weight 0)
     class_rho: torch.Tensor  # (K,) float64 radius of the class's shell
     class_magnitudes: torch.Tensor  # (K, 24) float64 the class's magnitudes, decreasing
+    # The bijection's tables (:mod:`leechkit.lattice.quantizers._shell_kernels`), for ranking
+    # the winning point of a certified pair on the device (:func:`_pair_points`):
+    class_offset: torch.Tensor  # (K,) first index of the class
+    class_m: torch.Tensor  # (K,) 1 for an odd class
+    class_sign_count: torch.Tensor  # (K,) number of sign patterns (even classes)
+    part_total: torch.Tensor  # (K, 2) arrangements of the two position sets' magnitudes
+    part_values: torch.Tensor  # (K, 2, D) their distinct magnitudes, decreasing (−1: padding)
+    part_counts: torch.Tensor  # (K, 2, D) and multiplicities
+    word_rank: torch.Tensor  # (4096,) rank of a codeword among those of its weight
 
 
 _TABLE_CACHE: dict[tuple[int, int, str], _Tables] = {}
@@ -167,6 +179,15 @@ def _build_tables(code: LeechShellCode, device: torch.device) -> _Tables:
             cslot[k] = slot_of_weight[c.weight]
             cpar[k] = (sum(c.shape) // 4) % 2
             comin[k] = odd[-1] if odd else 0.0
+    ct, gt = code._tables["ct"], code._tables["gt"]
+    cls, cls_off, blk_val, blk_cnt, _, blk_len = ct
+    dm = blk_val.shape[2]
+    part_values = np.full((len(classes), 2, dm), -1, dtype=np.int64)
+    part_counts = np.zeros((len(classes), 2, dm), dtype=np.int64)
+    for k in range(len(classes)):
+        for p in (_k.P_MAG0, _k.P_MAG1):
+            n = blk_len[k, p]
+            part_values[k, p, :n], part_counts[k, p, :n] = blk_val[k, p, :n], blk_cnt[k, p, :n]
     group_sum = np.zeros((48, 128))
     for j in range(6):
         group_sum[8 * j + (canon[:, j] >> 1), np.arange(128)] = 1.0
@@ -191,6 +212,13 @@ def _build_tables(code: LeechShellCode, device: torch.device) -> _Tables:
         class_omin=put(comin, torch.float64),
         class_rho=put(rho[cshell], torch.float64),
         class_magnitudes=put(np.array([c.shape for c in classes]), torch.float64),
+        class_offset=put(cls_off[:-1]),
+        class_m=put(cls[:, _k.C_M]),
+        class_sign_count=put(cls[:, _k.C_NSIGN]),
+        part_total=put(np.stack([cls[:, _k.C_ARR0], np.where(cls[:, _k.C_M] == 1, 1, cls[:, _k.C_ARR1])], 1)),
+        part_values=put(part_values),
+        part_counts=put(part_counts),
+        word_rank=put(gt[1]),
     )
     _TABLE_CACHE[key] = tables
     return tables
@@ -347,6 +375,124 @@ def _scaled(rows: torch.Tensor) -> torch.Tensor:
     return torch.ldexp(x, 1 - e)
 
 
+def _arrangement_rank(seq: torch.Tensor, length: torch.Tensor, values: torch.Tensor, counts: torch.Tensor,
+                      total: torch.Tensor) -> torch.Tensor:
+    """Rank of the arrangement ``seq[:, :length]`` of each row's multiset among all its
+    arrangements, larger values first (the decreasing arrangement has rank 0).
+
+    With ``M`` the arrangements of what is left (``rem`` entries), those that put a larger
+    value than ``seq[p]`` at position ``p`` number ``M·(count of larger values)/rem``, an
+    exact integer (SPLAG ch. 3 counts the same way); ``M`` stays below the class size (< 2⁴⁷),
+    so the products fit int64. ``values`` (B, D) decreasing with ``counts``; ``total`` (B,) the
+    number of arrangements. The same arithmetic as the host's ``_arr_rank``.
+    """
+    cnt = counts.clone()
+    m = total.clone()
+    rem = length.clone()
+    rank = torch.zeros_like(total)
+    for p in range(seq.shape[1]):
+        active = p < length
+        v = seq[:, p, None]
+        here = values == v
+        larger = (cnt * (values > v)).sum(1)
+        step = rem.clamp(min=1)
+        rank += torch.where(active, m * larger // step, 0)
+        m = torch.where(active, m * (cnt * here).sum(1) // step, m)
+        cnt -= (here & active[:, None]).long()
+        rem -= active.long()
+    return rank
+
+
+def _pair_points(
+    x: torch.Tensor, k: torch.Tensor, cw: torch.Tensor, t: _Tables
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The smallest-index point maximising ``⟨x, v⟩`` in each row's (class, codeword) pair, and
+    its index: :meth:`LeechShellCode.pair_points` as tensor operations on ``x``'s device.
+
+    Only comparisons of entries of ``x`` are used (exact for any finite float64 rows), by the
+    rules of :mod:`leechkit.lattice.quantizers.shells` ("Ties and exactness"):
+
+    * the class's values are similarly ordered with the key — ``(−1)^c x`` for an odd class,
+      ``|x|`` (support first) for an even one — a stable sort, so equal keys keep their
+      positions' order; in an odd class a run of equal keys puts the larger magnitudes first;
+    * even classes take the signs of ``x`` (+ for zeros) and repair the parity of the minus
+      signs on the support: on its last zero, or without zeros by flipping an entry of least
+      ``|x|`` holding the least odd magnitude (the first such minus, else the support's last
+      position, else the last such plus).
+
+    The index is the class's offset plus the ranks of the codeword, of the magnitudes'
+    arrangements and of the sign bits, as in the host's bijection.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        (B, 24) float64 rows.
+    k, cw : torch.Tensor
+        (B,) int64 classes (numbered as in :meth:`LeechShellCode.pair_points`) and codewords.
+    t : _Tables
+        The code's device tables.
+
+    Returns
+    -------
+    (indices, vectors)
+        int64 (B,) and (B, 24) in √8 units.
+    """
+    b = x.shape[0]
+    pos = torch.arange(24, device=x.device).expand(b, 24)
+    bits = t.word_bits[cw]
+    odd = (t.class_m[k] == 1)[:, None]
+    support = bits == 1
+    vals = t.class_rows[k].long()  # the class's values in the order they are dealt out
+    key = torch.where(odd, torch.where(support, -x, x), x.abs())
+    order = key.sort(dim=1, descending=True, stable=True).indices
+    part = torch.where(odd, 0, (~support).long())
+    order = order.gather(1, part.gather(1, order).sort(dim=1, stable=True).indices)
+    # Odd classes: inside a run of equal keys, larger magnitudes first (a stable sort by run,
+    # then by magnitude decreasing: |b| ≤ 31 < 64).
+    sorted_key = key.gather(1, order)
+    steps = (sorted_key[:, 1:] != sorted_key[:, :-1]).long()
+    run = torch.cat([torch.zeros_like(pos[:, :1]), steps], 1).cumsum(1)
+    by_run = vals.gather(1, (run * 64 + 63 - vals.abs()).sort(dim=1, stable=True).indices)
+    dealt = torch.where(odd, by_run, vals)
+    placed = torch.empty_like(dealt).scatter_(1, order, dealt)
+    vec = torch.where(torch.where(odd, support, x < 0), -placed, placed)
+    # Even classes: the parity of the minus signs on the support.
+    last = torch.where(support, pos, -1).amax(1)
+    neg = ((x < 0) & support).sum(1)
+    wrong = ~odd[:, 0] & support.any(1) & ((neg % 2) != t.class_par[k])
+    zero_on = support & (x == 0)
+    least = torch.where(support, x.abs(), torch.inf).amin(1, keepdim=True)
+    omin = t.class_omin[k].long()[:, None]
+    cand = support & (x.abs() == least) & (vec.abs() == omin)
+    first_minus = torch.where(cand & (x < 0) & (pos != last[:, None]), pos, 24).amin(1)
+    at_last = cand.gather(1, last.clamp(min=0)[:, None])[:, 0]
+    no_zero = torch.where(at_last, last, torch.where(cand, pos, -1).amax(1))
+    no_zero = torch.where(first_minus < 24, first_minus, no_zero)
+    flip = torch.where(zero_on.any(1), torch.where(zero_on, pos, -1).amax(1), no_zero)
+    vec = torch.where((pos == flip[:, None]) & wrong[:, None], -vec, vec)
+    # Index: ranks of the magnitudes on the support (all positions for an odd class) and off
+    # it, each in increasing position order, then of the sign bits.
+    w = torch.where(odd[:, 0], 24, support.sum(1))
+    by_pos = (torch.where(odd, 0, (~support).long()) * 32 + pos).sort(dim=1).indices
+    mags = vec.abs().gather(1, by_pos)
+    shifted = mags.gather(1, (pos + w[:, None]).clamp(max=23))
+    ranks = _arrangement_rank(
+        torch.cat([mags, shifted]),
+        torch.cat([w, 24 - w]),
+        torch.cat([t.part_values[k, 0], t.part_values[k, 1]]),
+        torch.cat([t.part_counts[k, 0], t.part_counts[k, 1]]),
+        torch.cat([t.part_total[k, 0], t.part_total[k, 1]]),
+    )
+    r0, r1 = ranks[:b], ranks[b:]
+    signed = (vec != 0) & (pos != last[:, None])
+    after = signed.flip(1).long().cumsum(1).flip(1) - signed.long()
+    sign_bits = (((vec < 0) & signed).long() << after).sum(1)
+    a0, a1 = t.part_total[k, 0], t.part_total[k, 1]
+    even_idx = ((t.word_rank[cw] * a0 + r0) * a1 + r1) * t.class_sign_count[k] + sign_bits
+    idx = t.class_offset[k] + torch.where(odd[:, 0], cw * a0 + r0, even_idx)
+    return idx, vec
+
+
 def shell_search_device(
     rows: torch.Tensor,
     code: LeechShellCode,
@@ -457,36 +603,25 @@ def shell_nearest(
     if rows.shape[0] and not bool(torch.isfinite(rows).all()):
         raise ValueError("x contains NaN or infinite entries")
     on_device = search == "device" or (search == "auto" and rows.device.type != "cpu")
-    # Copied in its own dtype and widened on the host (float32 → float64 is exact), so float32
-    # rows cross at half the width.
-    host = rows.cpu().double().numpy()
     if on_device and rows.shape[0]:
         cls, cw, ok = shell_search_device(rows, code)
-        ok_host = ok.cpu().numpy()
-        idx = np.empty(rows.shape[0], dtype=np.int64)
-        vec = np.empty((rows.shape[0], 24), dtype=np.int64)
-        sure = np.flatnonzero(ok_host)
-        if sure.size:
-            pairs = (cls.cpu().numpy()[sure], cw.cpu().numpy()[sure])
-            idx[sure], vec[sure] = code.pair_points(host[sure], *pairs)
-        open_rows = np.flatnonzero(~ok_host)
-        if open_rows.size:
-            idx[open_rows], vec[open_rows] = code.nearest(host[open_rows])
+        t = _build_tables(code, rows.device)
+        idx = torch.zeros(rows.shape[0], dtype=torch.int64, device=rows.device)
+        vec = torch.zeros(rows.shape[0], 24, dtype=torch.int64, device=rows.device)
+        sure = torch.nonzero(ok).flatten()
+        chunk = _CHUNK.get(rows.device.type, 1 << 15)
+        for start in range(0, sure.numel(), chunk):
+            part = sure[start : start + chunk]
+            idx[part], vec[part] = _pair_points(rows[part].double(), cls[part], cw[part], t)
+        open_rows = torch.nonzero(~ok).flatten()
+        if open_rows.numel():
+            found = code.nearest(rows[open_rows].cpu().double().numpy())
+            idx[open_rows] = torch.as_tensor(found[0], device=rows.device)
+            vec[open_rows] = torch.as_tensor(found[1], device=rows.device)
     else:
-        idx, vec = code.nearest(host)
+        found = code.nearest(rows.cpu().double().numpy())
+        idx, vec = (torch.as_tensor(a, device=x.device) for a in found)
         ok = torch.zeros(rows.shape[0], dtype=torch.bool, device=x.device)
-    out = (
-        torch.as_tensor(idx, device=x.device).reshape(batch),
-        _to_device(vec, x.device).reshape(*batch, 24),
-    )
-    return (*out, ok.to(x.device).reshape(batch)) if return_certified else out
-
-
-def _to_device(vec: np.ndarray, device: torch.device) -> torch.Tensor:
-    """int64 points on ``device``, sent as int8 when every coordinate fits (a point of norm
-    ``n`` has coordinates of magnitude at most √(8n) in √8 units): an eighth of the transfer."""
-    small = torch.from_numpy(vec.astype(np.int8)) if vec.size and np.abs(vec).max() < 128 else None
-    if small is None or device.type == "cpu":
-        return torch.as_tensor(vec, device=device)
-    return small.to(device).long()
+    out = (idx.reshape(batch), vec.reshape(*batch, 24))
+    return (*out, ok.reshape(batch)) if return_certified else out
 

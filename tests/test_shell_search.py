@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 
@@ -105,6 +107,48 @@ def test_bad_input_raises():
         shell_nearest(torch.zeros(1, 24), code, search="gpu")
     with pytest.raises(ValueError, match="two rounds"):
         ss.shell_search_device(torch.zeros(1, 24), code, rounds=((4, 8, 8),))
+
+
+def random_pairs(code: LeechShellCode, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Classes of the code and codewords they can pair with (any codeword for an odd class,
+    one of the class's weight for an even class)."""
+    from leechkit.lattice.quantizers.shells import _golay_tables
+
+    cls = code._tables["ct"][0]
+    weight = _golay_tables()["words"].sum(axis=1)
+    k = rng.integers(0, len(code._classes), n)
+    cw = rng.integers(0, 4096, n)
+    for i in np.flatnonzero(cls[k, 1] == 0):
+        cw[i] = rng.choice(np.flatnonzero(weight == cls[k[i], 2]))
+    return k, cw
+
+
+def test_device_pair_points_equal_the_host_ranking(code):
+    """The device's optimal point of a (class, codeword) pair and its index equal the host's
+    on any pair, for rows full of ties (equal magnitudes, zeros, ±1), huge and tiny values."""
+    rng = np.random.default_rng(code.max_norm + 1)
+    rows = np.concatenate([*families(code, rng, 400).values(), 1e300 * rng.standard_normal((50, 24))])
+    rows = np.concatenate([rows, np.round(rows[:400] * 2) / 2, -rows[400:800]])
+    k, cw = random_pairs(code, rng, len(rows))
+    want_idx, want_vec = code.pair_points(rows, k, cw)
+    t = ss._build_tables(code, torch.device("cpu"))
+    idx, vec = ss._pair_points(torch.as_tensor(rows), torch.as_tensor(k), torch.as_tensor(cw), t)
+    assert np.array_equal(vec.numpy(), want_vec)
+    assert np.array_equal(idx.numpy(), want_idx)
+    assert np.array_equal(code.index_to_vector(idx.numpy()), want_vec)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_device_pair_points_property(data):
+    code = leech_shell_code(data.draw(st.sampled_from([8, 24])))
+    level = st.sampled_from([0.0, 0.5, -0.5, 1.0, -1.0, 2.0, -2.0, 3.0])
+    rows = np.array(data.draw(st.lists(st.lists(level, min_size=24, max_size=24), min_size=1, max_size=8)))
+    k, cw = random_pairs(code, np.random.default_rng(data.draw(st.integers(0, 2**32 - 1))), len(rows))
+    t = ss._build_tables(code, torch.device("cpu"))
+    idx, vec = ss._pair_points(torch.as_tensor(rows), torch.as_tensor(k), torch.as_tensor(cw), t)
+    want_idx, want_vec = code.pair_points(rows, k, cw)
+    assert np.array_equal(vec.numpy(), want_vec) and np.array_equal(idx.numpy(), want_idx)
 
 
 def test_pair_points_checks_its_arguments():
