@@ -58,7 +58,7 @@ from .quantization import (
     codebook_usage,
     make_quantizer,
 )
-from .shell_search import shell_nearest
+from .shell_search import shell_nearest, shell_vectors
 from .telemetry import TelemetryCallback, format_table, weight_telemetry
 from .tensor_quant import dequantize_tensor, quantize_tensor
 from .tokenizer import ByteTokenizer, SentencePieceTokenizer, Tokenizer, load_tokenizer
@@ -149,6 +149,7 @@ __all__ = [
     "quantize_weight",
     "save_quantized",
     "shell_nearest",
+    "shell_vectors",
     "train",
     "train_batches",
     "weight_telemetry",

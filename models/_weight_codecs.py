@@ -643,7 +643,8 @@ class ShellStage(Stage):
 
     kind = "shells"
     dim = 24
-    #: Where :meth:`directions` searches: ``"auto"`` (by the tensor's device), ``"device"``
+    #: Where :meth:`directions` searches and :meth:`reconstruct` turns indices into points:
+    #: ``"auto"`` (by the tensor's device), ``"device"``
     #: (the torch search of :mod:`leechkit.models.shell_search`, any device) or ``"host"``.
     search = "auto"
 
@@ -748,9 +749,19 @@ class ShellStage(Stage):
         self, codes: dict[str, torch.Tensor], params: dict[str, torch.Tensor], dtype: torch.dtype
     ) -> torch.Tensor:
         """Unit direction times level times scale, in ``dtype``."""
+        from leechkit.lattice.quantizers.shells import LeechShellCode
+
+        from .shell_search import shell_vectors
+
         idx = codes["codes"]
-        vec = self.code.index_to_vector(idx.detach().cpu().numpy().reshape(-1))
-        unit = torch.from_numpy(self._unit(np.asarray(vec))).to(device=idx.device, dtype=dtype)
+        device = self.search == "device" or (self.search == "auto" and idx.device.type != "cpu")
+        if device and isinstance(self.code, LeechShellCode):
+            v = shell_vectors(idx.reshape(-1), self.code, search="device").to(torch.float64)
+            # The same correctly rounded operations as _unit: bit-identical to the host path.
+            unit = (v / torch.sqrt((v * v).sum(dim=-1, keepdim=True))).to(dtype)
+        else:
+            vec = self.code.index_to_vector(idx.detach().cpu().numpy().reshape(-1))
+            unit = torch.from_numpy(self._unit(np.asarray(vec))).to(device=idx.device, dtype=dtype)
         unit = unit.reshape(*idx.shape, 24)
         levels = params["levels"].to(dtype)  # (blocks, L)
         g = codes["gains"] if self.gain_bits else torch.zeros_like(idx)

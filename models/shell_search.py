@@ -100,7 +100,7 @@ from leechkit.lattice.quantizers import _shell_kernels as _k
 from leechkit.lattice.quantizers.shells import LeechShellCode
 from leechkit.lattice.quantizers.spherical import _leech_tables
 
-__all__ = ["DEFAULT_ROUNDS", "shell_nearest", "shell_search_device"]
+__all__ = ["DEFAULT_ROUNDS", "shell_nearest", "shell_search_device", "shell_vectors"]
 
 #: (largest shells computed (None: all), groups refined, cosets evaluated) of the rounds:
 #: round 1 finds the cosine that sets τ for round 2, whose bounds certify; the last round
@@ -143,6 +143,11 @@ class _Tables:
     part_values: torch.Tensor  # (K, 2, D) their distinct magnitudes, decreasing (−1: padding)
     part_counts: torch.Tensor  # (K, 2, D) and multiplicities
     word_rank: torch.Tensor  # (4096,) rank of a codeword among those of its weight
+    class_weight: torch.Tensor  # (K,) codeword weight of an even class
+    class_sign_bits: torch.Tensor  # (K,) sign bits of an even class's index
+    class_end: torch.Tensor  # (K + 1,) class offsets and the code's size
+    words_by_weight: torch.Tensor  # (4096,) codewords listed by weight
+    weight_start: torch.Tensor  # (25,) where each weight starts in that list
 
 
 _TABLE_CACHE: dict[tuple[int, int, str], _Tables] = {}
@@ -219,6 +224,11 @@ def _build_tables(code: LeechShellCode, device: torch.device) -> _Tables:
         part_values=put(part_values),
         part_counts=put(part_counts),
         word_rank=put(gt[1]),
+        class_weight=put(cls[:, _k.C_W]),
+        class_sign_bits=put(cls[:, _k.C_NSB]),
+        class_end=put(cls_off),
+        words_by_weight=put(gt[4]),
+        weight_start=put(gt[3]),
     )
     _TABLE_CACHE[key] = tables
     return tables
@@ -401,6 +411,89 @@ def _arrangement_rank(seq: torch.Tensor, length: torch.Tensor, values: torch.Ten
         cnt -= (here & active[:, None]).long()
         rem -= active.long()
     return rank
+
+
+def _arrangement_unrank(rank: torch.Tensor, length: torch.Tensor, values: torch.Tensor, counts: torch.Tensor,
+                        total: torch.Tensor, width: int) -> torch.Tensor:
+    """Inverse of :func:`_arrangement_rank`: the arrangement (B, width) of rank ``rank`` of each
+    row's multiset in its first ``length`` entries (zeros after).
+
+    At each position the values, larger first, own consecutive blocks of ``M·count/rem``
+    ranks; the block holding the rank names the value (the host's ``_arr_unrank``).
+    """
+    cnt = counts.clone()
+    m = total.clone()
+    rem = length.clone()
+    r = rank.clone()
+    out = torch.zeros(rank.shape[0], width, dtype=torch.int64, device=rank.device)
+    for p in range(width):
+        active = p < length
+        blocks = m[:, None] * cnt // rem.clamp(min=1)[:, None]
+        ends = blocks.cumsum(1)
+        d = (ends <= r[:, None]).sum(1, keepdim=True)  # the first block that ends after r
+        d = d.clamp(max=values.shape[1] - 1)
+        start = ends.gather(1, d)[:, 0] - blocks.gather(1, d)[:, 0]
+        out[:, p] = torch.where(active, values.gather(1, d)[:, 0], 0)
+        r = torch.where(active, r - start, r)
+        m = torch.where(active, blocks.gather(1, d)[:, 0], m)
+        cnt -= torch.zeros_like(cnt).scatter_(1, d, active[:, None].long())
+        rem -= active.long()
+    return out
+
+
+def _index_to_vector(idx: torch.Tensor, t: _Tables) -> torch.Tensor:
+    """The points (B, 24), int64 in √8 units, of valid indices ``idx`` (B,):
+    :meth:`LeechShellCode.index_to_vector` as tensor operations on ``idx``'s device.
+
+    The index names a class (its offset range), then for an odd class the codeword and the
+    arrangement of the 24 magnitudes; for an even class the codeword among those of its
+    weight, the arrangements of the magnitudes on and off its support (each in increasing
+    position order) and the signs of the nonzero entries but the support's last, whose sign
+    restores the class's parity of minus signs on the support.
+    """
+    b = idx.shape[0]
+    pos = torch.arange(24, device=idx.device).expand(b, 24)
+    k = torch.searchsorted(t.class_end, idx, right=True) - 1
+    r = idx - t.class_offset[k]
+    odd = t.class_m[k] == 1
+    a0, a1 = t.part_total[k, 0], t.part_total[k, 1]
+    ns = t.class_sign_count[k]
+    w = t.class_weight[k].clamp(min=0)
+    # Even: r = ((word rank · a0 + r0) · a1 + r1) · ns + s; odd: r = codeword · a0 + r0.
+    s = r % ns
+    rest = r // ns
+    r1 = torch.where(odd, 0, rest % a1)
+    rest = torch.where(odd, r, rest // a1)
+    r0 = rest % a0
+    word = rest // a0
+    cw = torch.where(odd, word, t.words_by_weight[(t.weight_start[w] + word).clamp(max=4095)])
+    bits = t.word_bits[cw]
+    support = bits == 1
+    first = torch.where(odd, 24, w)
+    seq = _arrangement_unrank(
+        torch.cat([r0, r1]),
+        torch.cat([first, 24 - first]),
+        torch.cat([t.part_values[k, 0], t.part_values[k, 1]]),
+        torch.cat([t.part_counts[k, 0], t.part_counts[k, 1]]),
+        torch.cat([a0, a1]),
+        24,
+    )
+    mags = torch.where(pos < first[:, None], seq[:b], seq[b:].gather(1, (pos - first[:, None]).clamp(min=0)))
+    by_pos = (torch.where(odd[:, None], 0, (~support).long()) * 32 + pos).sort(dim=1).indices
+    vec = torch.empty_like(mags).scatter_(1, by_pos, mags)
+    # Odd: bᵢ ≡ 1 (mod 4) is the signed value, negated on the codeword's support.
+    signed = torch.where(vec % 4 == 1, vec, -vec)
+    odd_vec = torch.where(support, -signed, signed)
+    # Even: sign bits of the nonzero entries but the support's last, most significant first.
+    last = torch.where(support, pos, -1).amax(1)
+    free = (vec != 0) & (pos != last[:, None])
+    before = free.long().cumsum(1) - free.long()
+    minus = free & (((s[:, None] >> (t.class_sign_bits[k][:, None] - 1 - before).clamp(min=0)) & 1) == 1)
+    even_vec = torch.where(minus, -vec, vec)
+    neg = (minus & support).sum(1)
+    fix = (last >= 0) & ((neg % 2) != t.class_par[k])
+    even_vec = torch.where((pos == last[:, None]) & fix[:, None], -even_vec, even_vec)
+    return torch.where(odd[:, None], odd_vec, even_vec)
 
 
 def _pair_points(
@@ -625,3 +718,50 @@ def shell_nearest(
     out = (idx.reshape(batch), vec.reshape(*batch, 24))
     return (*out, ok.reshape(batch)) if return_certified else out
 
+
+def shell_vectors(indices: torch.Tensor, code: LeechShellCode, *, search: str = "auto") -> torch.Tensor:
+    """The points of ``code`` with the given indices, on the indices' device.
+
+    :meth:`LeechShellCode.index_to_vector` for torch tensors: CPU tensors go to that Numba
+    bijection, other devices run its unranking as tensor operations there
+    (:func:`_index_to_vector`, the same points), so dequantizing LLVQ codes needs no host.
+
+    Parameters
+    ----------
+    indices : torch.Tensor
+        Integer tensor (any shape) of indices in ``[0, code.size)``.
+    code : LeechShellCode
+        The union of shells.
+    search : {"auto", "host", "device"}
+        ``"auto"``: the host for CPU tensors, the device otherwise; the others force one.
+
+    Returns
+    -------
+    torch.Tensor
+        int64 points (..., 24) in √8 units, on ``indices``' device.
+
+    Raises
+    ------
+    TypeError
+        ``indices`` is not an integer tensor.
+    ValueError
+        An index outside ``[0, code.size)``, an unknown ``search``.
+    """
+    if not isinstance(indices, torch.Tensor) or indices.is_floating_point() or indices.is_complex():
+        raise TypeError("indices must be an integer torch.Tensor")
+    if indices.dtype == torch.bool:
+        raise TypeError("indices must be an integer torch.Tensor, got bool")
+    if search not in ("auto", "host", "device"):
+        raise ValueError(f"search must be 'auto', 'host' or 'device', got {search!r}")
+    flat = indices.reshape(-1).long()
+    if flat.numel() and not bool(((flat >= 0) & (flat < code.size)).all()):
+        raise ValueError(f"indices must lie in [0, {code.size})")
+    if search == "host" or (search == "auto" and flat.device.type == "cpu"):
+        out = torch.as_tensor(code.index_to_vector(flat.cpu().numpy()), device=flat.device)
+        return out.reshape(*indices.shape, 24)
+    t = _build_tables(code, flat.device)
+    out = torch.empty(flat.shape[0], 24, dtype=torch.int64, device=flat.device)
+    chunk = _CHUNK.get(flat.device.type, 1 << 15)
+    for start in range(0, flat.shape[0], chunk):
+        out[start : start + chunk] = _index_to_vector(flat[start : start + chunk], t)
+    return out.reshape(*indices.shape, 24)

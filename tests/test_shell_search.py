@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 torch = pytest.importorskip("torch")
 
 from leechkit.lattice.quantizers.shells import LeechShellCode  # noqa: E402
-from leechkit.models import quantize_weight, shell_nearest  # noqa: E402
+from leechkit.models import quantize_weight, shell_nearest, shell_vectors  # noqa: E402
 from leechkit.models import shell_search as ss  # noqa: E402
 from leechkit.models._weight_codecs import ShellStage, leech_shell_code  # noqa: E402
 
@@ -170,6 +170,10 @@ def test_llvq_weights_are_unchanged_by_the_device_search(monkeypatch):
     device = quantize_weight(w, "llvq", 2)
     for name, value in host.state_dict().items():
         assert torch.equal(value, device.state_dict()[name]), name
+    # Dequantizing through the device unranking gives the host's weights bit for bit.
+    assert torch.equal(device.dequantize(), host.dequantize())
+    monkeypatch.setattr(ShellStage, "search", "host")
+    assert torch.equal(device.dequantize(), host.dequantize())
 
 
 @pytest.mark.skipif(not CUDA, reason="needs CUDA")
@@ -185,3 +189,35 @@ def test_cuda_search_equals_the_host_search():
         assert np.array_equal(idx.cpu().numpy(), want_idx)
         assert np.array_equal(vec.cpu().numpy(), want_vec)
         assert ok[:100_000].float().mean() > 0.99
+
+
+def test_device_unranking_equals_the_host_bijection(code):
+    """Indices to points on the device: random indices and every class's first and last."""
+    rng = np.random.default_rng(code.max_norm + 2)
+    offsets = code._tables["ct"][1]
+    idx = np.concatenate([rng.integers(0, code.size, 3000), offsets[:-1], offsets[1:] - 1])
+    got = shell_vectors(torch.as_tensor(idx).reshape(-1, 2), code, search="device")
+    assert got.shape == (len(idx) // 2, 2, 24) and got.dtype == torch.int64
+    assert np.array_equal(got.reshape(-1, 24).numpy(), code.index_to_vector(idx))
+    assert torch.equal(shell_vectors(torch.as_tensor(idx), code), got.reshape(-1, 24))  # host
+    # Device ranking and unranking are inverse on the points the ranking produces.
+    k, cw = random_pairs(code, rng, 500)
+    t = ss._build_tables(code, torch.device("cpu"))
+    pidx, pvec = ss._pair_points(torch.as_tensor(rng.standard_normal((500, 24))), torch.as_tensor(k),
+                                 torch.as_tensor(cw), t)
+    assert torch.equal(ss._index_to_vector(pidx, t), pvec)
+
+
+def test_shell_vectors_rejects_bad_input():
+    code = leech_shell_code(8)
+    with pytest.raises(TypeError, match="integer"):
+        shell_vectors(torch.zeros(3), code)
+    with pytest.raises(TypeError, match="bool"):
+        shell_vectors(torch.zeros(3, dtype=torch.bool), code)
+    with pytest.raises(ValueError, match="lie in"):
+        shell_vectors(torch.tensor([0, code.size]), code, search="device")
+    with pytest.raises(ValueError, match="lie in"):
+        shell_vectors(torch.tensor([-1]), code)
+    with pytest.raises(ValueError, match="search"):
+        shell_vectors(torch.tensor([0]), code, search="gpu")
+    assert shell_vectors(torch.zeros(0, dtype=torch.int64), code, search="device").shape == (0, 24)
