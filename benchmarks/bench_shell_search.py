@@ -6,9 +6,9 @@ as weights come), this times:
 * **host**: :meth:`LeechShellCode.nearest` (Numba, all threads), the current llvq path;
 * **device search**: :func:`leechkit.models.shell_search.shell_search_device` alone, the
   winning pairs and their certificates on the device (synchronized);
-* **end to end**: :func:`leechkit.models.shell_nearest`: the device search, the host ranking
-  of the certified pairs (:meth:`LeechShellCode.pair_points`) and the host search of the
-  rows left open, with the copies between them;
+* **end to end**: :func:`leechkit.models.shell_nearest`: the device search, the ranking of
+  the certified pairs' points on the device (the rules of :meth:`LeechShellCode.pair_points`)
+  and the host search of the rows left open, with the copies between them;
 
 and reports rows/s and weights/s (24 per row), the fraction of rows certified on the device
 after each round, and checks that the end-to-end result equals the host's, index for index.
