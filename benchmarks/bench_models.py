@@ -107,7 +107,14 @@ def _profile(what: str, step: Callable[[], object], device: torch.device, rows: 
         for _ in range(2):
             step()
         _sync(device)
-    print(f"profile of two {what}:")
+    # Top-level operators (not called from another aten operator; the backward's count too):
+    # in eager mode each is one dispatch, so their number is what the host pays per call.
+    def top_level(e) -> bool:
+        parent = e.cpu_parent
+        return e.name.startswith("aten::") and (parent is None or not parent.name.startswith("aten::"))
+
+    ops = sum(1 for e in prof.events() if top_level(e))
+    print(f"profile of two {what}: {ops / 2:.0f} top-level aten operators per call")
     averages = prof.key_averages()
     if device.type == "cuda":
         print(averages.table(sort_by="self_device_time_total", row_limit=rows))
