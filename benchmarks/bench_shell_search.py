@@ -15,6 +15,7 @@ after each round, and checks that the end-to-end result equals the host's, index
 
     python benchmarks/bench_shell_search.py --device cuda --rows 1000000
     python benchmarks/bench_shell_search.py --device cpu --rows 2000     # slow; certificates
+    python benchmarks/bench_shell_search.py --device cuda --rows 55296 --max-norms 24 --profile 25
 """
 
 from __future__ import annotations
@@ -84,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=2, help="timed runs after a warm-up (best kept)")
     parser.add_argument("--chunk", type=int, default=None, help="rows per device batch")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--profile", type=int, default=0, metavar="ROWS",
+        help="also print the ROWS costliest operators of one end-to-end call at the last max_norm",
+    )
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     rows = args.rows or (1_000_000 if device.type == "cuda" else 2_000)
@@ -106,7 +111,25 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\ngoal ≥ 10⁷ weights/s end to end at max_norm 24: {_rate(24 * r['e2e'])}, {verdict}\n")
         if not r["same"]:
             return 1
+    if args.profile:
+        _profile(LeechShellCode(args.max_norms[-1]), torch.as_tensor(x, device=device), device, args.profile)
     return 0
+
+
+def _profile(code: LeechShellCode, xt: torch.Tensor, device: torch.device, rows: int) -> None:
+    """Where one end-to-end call spends its time: device kernels and host operators."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    shell_nearest(xt, code, search="device")
+    with profile(activities=activities) as prof:
+        shell_nearest(xt, code, search="device")
+        _sync(device)
+    averages = prof.key_averages()
+    print(f"profile of one end-to-end call, max_norm {code.max_norm}, {xt.shape[0]:,} rows:")
+    if device.type == "cuda":
+        print(averages.table(sort_by="self_device_time_total", row_limit=rows, max_name_column_width=48))
+    print(averages.table(sort_by="self_cpu_time_total", row_limit=rows, max_name_column_width=48))
 
 
 if __name__ == "__main__":

@@ -1,36 +1,62 @@
 #!/usr/bin/env bash
-# Every GPU measurement of docs/performance.md in one go (about 12 minutes on an H100):
-# the CUDA tests, the lattice kernels against their baselines, the attention modes (eager,
-# compiled, profiled) with the resonance loss, and the Λ24-SQ layer.
+# Every GPU measurement of docs/performance.md and docs/quantization.md in one go: the CUDA
+# tests, the lattice kernels against their baselines, the attention modes (eager, compiled,
+# profiled) with the resonance loss, the Λ24-SQ layer, the LLVQ shell search and encoder.
 #
 #   bash benchmarks/gpu_suite.sh OUT_DIR [STEP...]
 #
-# STEP is any of tests, kernels, sweep, models, compiled, profile, layer (default: all, in that
-# order; PYTHON picks the interpreter, python3 by default). Each step writes its output to
-# OUT_DIR/STEP.txt (and JSON or PNG where the script makes them), so a run cut by a time
-# limit keeps the steps it finished.
+# STEP is any of tests, kernels, sweep, models, compiled, profile, layer, shells, llvq
+# (default: all, in that order; PYTHON picks the interpreter, python3 by default). Each step
+# writes its output to OUT_DIR/STEP.txt (and JSON or PNG where the script makes them), so a
+# run cut by a time limit keeps the steps it finished. STEP_LIMIT (seconds, default 600) caps
+# each command with `timeout -s INT`, so a cut command prints its traceback.
+#
+# The tests step runs every CUDA test of the suite as a pytest process of its own: a first
+# call compiles the Triton kernels it needs (on an H200 with Triton 3.6 the hexacode decoder
+# takes about 104 s in float32 and 117 s in float64, the others seconds; Triton caches them on
+# disk for the later tests), and a test that runs out of time is named in tests.txt.
 set -u
 out=${1:?usage: gpu_suite.sh OUT_DIR [STEP...]}
 shift
-steps=${*:-tests kernels sweep models compiled profile layer}
+steps=${*:-tests kernels sweep models compiled profile layer shells llvq}
 mkdir -p "$out"
 model_args=(--device cuda --batch 32 --seq 256 --d-model 384 --n-layer 6 --n-head 8 --steps 10)
 status=0
 py=${PYTHON:-python3}
+limit=${STEP_LIMIT:-600}
+
+run() {  # run FILE CMD...: append the command, its output and its time to FILE
+    local file=$1 start rc
+    shift
+    echo "== ${*}" >> "$file"
+    start=$(date +%s)
+    timeout -s INT -k 10 "$limit" "$@" >> "$file" 2>&1
+    rc=$?
+    echo "== rc $rc, $(( $(date +%s) - start )) s" >> "$file"
+    return $rc
+}
+
 for step in $steps; do
+    file="$out/$step.txt"
+    : > "$file"
+    start=$(date +%s)
     case $step in
-        tests) cmd=("$py" -m pytest -q tests/test_gpu_path.py tests/test_tensor_quant.py) ;;
-        kernels) cmd=("$py" benchmarks/bench_gpu.py --points 1000000 --repeat 2 --json "$out/gpu.json" --plot "$out/gpu.png") ;;
-        sweep) cmd=("$py" benchmarks/bench_gpu.py --sweep --points 1000000 --repeat 3) ;;
-        models) cmd=("$py" benchmarks/bench_models.py "${model_args[@]}") ;;
-        compiled) cmd=("$py" benchmarks/bench_models.py "${model_args[@]}" --compile) ;;
-        profile) cmd=("$py" benchmarks/bench_models.py "${model_args[@]}" --steps 2 --profile 8) ;;
-        layer) cmd=("$py" benchmarks/bench_quantizer_layer.py --device cuda --json "$out/layer.json") ;;
+        tests)
+            mapfile -t tests < <("$py" -m pytest -q --collect-only -k "cuda and not without_a_gpu" tests/ 2>/dev/null | grep '::')
+            for t in "${tests[@]}"; do
+                run "$file" "$py" -m pytest -q -p no:cacheprovider --durations=1 "$t" || status=1
+            done
+            ;;
+        kernels) run "$file" "$py" benchmarks/bench_gpu.py --points 1000000 --repeat 2 --json "$out/gpu.json" --plot "$out/gpu.png" || status=1 ;;
+        sweep) run "$file" "$py" benchmarks/bench_gpu.py --sweep --points 1000000 --repeat 3 || status=1 ;;
+        models) run "$file" "$py" benchmarks/bench_models.py "${model_args[@]}" || status=1 ;;
+        compiled) run "$file" "$py" benchmarks/bench_models.py "${model_args[@]}" --compile || status=1 ;;
+        profile) run "$file" "$py" benchmarks/bench_models.py "${model_args[@]}" --steps 2 --profile 8 || status=1 ;;
+        layer) run "$file" "$py" benchmarks/bench_quantizer_layer.py --device cuda --json "$out/layer.json" || status=1 ;;
+        shells) run "$file" "$py" benchmarks/bench_shell_search.py --device cuda --profile 25 || status=1 ;;
+        llvq) run "$file" "$py" benchmarks/quantize_weights.py --speed-only --device cuda --variants rtn llvq llvq+H --out "$out/llvq" || status=1 ;;
         *) echo "unknown step $step" >&2; exit 2 ;;
     esac
-    echo "== $step: ${cmd[*]}" | tee "$out/$step.txt"
-    start=$(date +%s)
-    "${cmd[@]}" >> "$out/$step.txt" 2>&1 || status=1
-    echo "== $step took $(( $(date +%s) - start )) s" | tee -a "$out/$step.txt"
+    echo "== $step took $(( $(date +%s) - start )) s" | tee -a "$file"
 done
 exit $status
