@@ -190,7 +190,10 @@ def lloyd_max(values: torch.Tensor, levels: int, iterations: int = 40) -> torch.
             else torch.zeros_like(v, dtype=torch.int64)
         )
         sums = torch.zeros(levels, dtype=v.dtype, device=v.device).index_add_(0, cells, v)
-        counts = torch.bincount(cells, minlength=levels).to(v.dtype)
+        # Counted by index_add_ rather than bincount, which synchronises with the host on CUDA
+        # (it sizes its output from the largest value) in each of the iterations.
+        counts = torch.zeros(levels, dtype=torch.int64, device=v.device)
+        counts = counts.index_add_(0, cells, torch.ones_like(cells)).to(v.dtype)
         level = torch.where(counts > 0, sums / counts.clamp(min=1), level)
     return torch.sort(level).values
 
