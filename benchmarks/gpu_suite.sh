@@ -54,7 +54,7 @@ for step in $steps; do
         profile) run "$file" "$py" benchmarks/bench_models.py "${model_args[@]}" --steps 2 --profile 8 || status=1 ;;
         layer) run "$file" "$py" benchmarks/bench_quantizer_layer.py --device cuda --json "$out/layer.json" || status=1 ;;
         shells) run "$file" "$py" benchmarks/bench_shell_search.py --device cuda --profile 25 || status=1 ;;
-        llvq) run "$file" "$py" benchmarks/quantize_weights.py --speed-only --device cuda --variants rtn llvq llvq+H --out "$out/llvq" || status=1 ;;
+        llvq) run "$file" "$py" benchmarks/quantize_weights.py --speed-only --device cuda --variants rtn llvq llvq+H --profile 25 --out "$out/llvq" || status=1 ;;
         *) echo "unknown step $step" >&2; exit 2 ;;
     esac
     echo "== $step took $(( $(date +%s) - start )) s" | tee -a "$file"

@@ -240,6 +240,29 @@ def _speed(args: argparse.Namespace, device: str) -> list[dict[str, object]]:
     return out
 
 
+def _profile_encoder(args: argparse.Namespace, device: str, rows: int) -> None:
+    """Where one 2-bit llvq encode of the speed matrix spends its time (device and host)."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from leechkit.models.weight_quant import quantize_weight
+
+    shape = (576, 192) if args.quick else (2304, 576)
+    w = (0.02 * torch.randn(*shape, generator=torch.Generator().manual_seed(2))).to(device)
+    quantize_weight(w, "llvq", 2, cache_weight=False)
+    _sync(device)
+    cuda = torch.device(device).type == "cuda"
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with profile(activities=activities) as prof:
+        quantize_weight(w, "llvq", 2, cache_weight=False)
+        _sync(device)
+    averages = prof.key_averages()
+    print(f"profile of one llvq encode (2 bits) of a {shape[0]} × {shape[1]} matrix on {device}:")
+    if cuda:
+        print(averages.table(sort_by="self_device_time_total", row_limit=rows, max_name_column_width=48))
+    print(averages.table(sort_by="self_cpu_time_total", row_limit=rows, max_name_column_width=48))
+
+
 def _model_timing(args: argparse.Namespace, device: str) -> list[dict[str, object]]:
     """Quantization time of a model of the 20M shape (``--quick``: the small one), random weights, 2 bits."""
     import torch
@@ -625,6 +648,13 @@ def main(argv: list[str] | None = None) -> int:
         choices=[v[0] for v in VARIANTS],
         help="--speed-only: time only these variants (and the speed rows of their methods)",
     )
+    p.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="ROWS",
+        help="--speed-only: also print the ROWS costliest operators of one llvq encode of the speed matrix",
+    )
     p.add_argument("--render", action="store_true", help="only the tables and the plot from OUT/results.json")
     p.add_argument("--out", default="results-quantization")
     p.add_argument("--corpus", default="python-docs")
@@ -668,6 +698,8 @@ def main(argv: list[str] | None = None) -> int:
         data["speed"] = _speed(args, args.device)
         (out / "results.json").write_text(json.dumps(data, indent=2) + "\n")
         print(render(out))
+        if args.profile:
+            _profile_encoder(args, args.device, args.profile)
         return 0
     if args.train:
         checkpoints = train_models(args, out)
