@@ -107,8 +107,8 @@ So every comparison the certificate makes is right when its sides differ by more
 2⁻¹¹ (the error of ``y`` itself and of the float64 distance of the point are in the float64
 term ``2⁻⁴⁰·(64 + max|yᵢ|)`` of the CPU decoder). A few 10⁻⁴ of Gaussian rows fall within
 that margin (3 of 8,192 at σ = 1.5): :func:`leechkit.models.lattice_ops.decode` decodes them
-again with ``wide=True`` (the same kernel in float64, where the float64 term alone bounds the
-rounding), and only the rows still open (exact and near ties, deep holes) on the CPU.
+again with the groups kernel in float64, and only the rows still open (exact and near ties,
+deep holes) on the CPU.
 
 E8 decoding (:func:`e8_decode`)
 -------------------------------
@@ -1055,15 +1055,6 @@ if any(int(_LEECH_VEC[st, 1]) != int(_LEECH_VEC[st, 0]) ^ 15 for st in range(8))
 
 
 @triton.jit
-def _narrow(v, WIDE: tl.constexpr):
-    # The arithmetic type of the hexacode decoder: float64, or float32 (see DECODE_HEXACODE_ERROR).
-    if WIDE:
-        return v
-    else:
-        return v.to(tl.float32)
-
-
-@triton.jit
 def _load_y(x_ptr, rows, live, i, root8, FUSED: tl.constexpr):
     # Coordinate i of the rows in √8 units, float64: y = fl(√8·x) when FUSED, else the input.
     yi = tl.load(x_ptr + rows * 24 + i, mask=live, other=0.0).to(tl.float64)
@@ -1217,7 +1208,6 @@ def _leech_hexacode_kernel(
     second_ptr,
     ERROR: tl.constexpr,
     FUSED: tl.constexpr,
-    WIDE: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
     # One thread decodes one row, every quantity in registers (tuples unrolled at compile time).
@@ -1234,7 +1224,7 @@ def _leech_hexacode_kernel(
         ymax = tl.maximum(ymax, tl.abs(yi))
         # y mod 8 ∈ [0, 8]: exact (Sterbenz) but where y + 8 rounds for tiny negative y (≤ 2⁻⁵⁰)
         gi = yi - 8.0 * tl.floor(yi * 0.125)
-        gs = gs + (_narrow(gi, WIDE),)
+        gs = gs + (gi.to(tl.float32),)  # the search's arithmetic (DECODE_HEXACODE_ERROR)
 
     inf = float("inf")
     top = tl.zeros_like(gs[0]) + inf
@@ -1417,11 +1407,11 @@ def _leech_hexacode_kernel(
 
 #: Bound on the rounding error of :func:`leech_decode_hexacode` in float32 (squared √8 units),
 #: added to the float64 margin ``2⁻⁴⁰·(64 + max|yᵢ|)``; see the module docstring for the
-#: derivation. In float64 (``wide=True``) the float64 margin alone covers the rounding.
+#: derivation.
 DECODE_HEXACODE_ERROR = 2.0**-11
 
 
-def _hexacode_launch(x, tables, out, ok, win, best, second, fused, wide, block, num_warps):
+def _hexacode_launch(x, tables, out, ok, win, best, second, fused, block, num_warps):
     hex_words, column0, word_ids, root8 = tables
     if block < 32 * num_warps or block & (block - 1):
         # One row per thread (the kernel keeps ~200 values per row in registers): a smaller
@@ -1434,8 +1424,7 @@ def _hexacode_launch(x, tables, out, ok, win, best, second, fused, wide, block, 
         return
     _leech_hexacode_kernel[(triton.cdiv(n, block),)](
         x, n, root8, hex_words, column0, word_ids, out, ok, win, best, second,
-        ERROR=0.0 if wide else DECODE_HEXACODE_ERROR, FUSED=fused, WIDE=wide, BLOCK=block,
-        num_warps=num_warps,
+        ERROR=DECODE_HEXACODE_ERROR, FUSED=fused, BLOCK=block, num_warps=num_warps,
     )  # fmt: skip
 
 
@@ -1447,7 +1436,6 @@ def leech_decode_hexacode(
     root8: torch.Tensor,
     block: int = 128,
     num_warps: int = 4,
-    wide: bool = False,
 ) -> tuple[torch.Tensor, ...]:
     """:func:`leech_decode`'s contract by the hexacode decoder (one thread per row).
 
@@ -1457,12 +1445,10 @@ def leech_decode_hexacode(
     and top bits t (bit j: column j); ``root8`` (1,) float64: √8 (the tables of
     :func:`leechkit.models.lattice_ops._leech_tables`). Returns the point ``q`` (float64 integers,
     √8 units), whether it is certified (every other lattice point farther by more than the
-    float64 margin plus :data:`DECODE_HEXACODE_ERROR`, or the float64 margin alone with
-    ``wide``), the int32 ids ``4096m + 32g + k`` of the winning pairs, the point's squared
-    distance (float64) and a lower bound, within the same error, of every other lattice point's
-    squared distance (float64). ``wide`` runs the search in float64 instead of float32 (about
-    twice the cost, for the rows float32 leaves open); ``block`` rows per program (a power of two,
-    at least ``32 * num_warps``) and ``num_warps`` set the launch.
+    float64 margin plus :data:`DECODE_HEXACODE_ERROR`), the int32 ids ``4096m + 32g + k`` of
+    the winning pairs, the point's squared distance (float64) and a lower bound, within the
+    same error, of every other lattice point's squared distance (float64). ``block`` rows per
+    program (a power of two, at least ``32 * num_warps``) and ``num_warps`` set the launch.
     """
     if y.dtype != torch.float64 or y.ndim != 2 or y.shape[1] != 24:
         raise ValueError(f"y must be float64 of shape (N, 24), got {y.dtype} {tuple(y.shape)}")
@@ -1474,7 +1460,7 @@ def leech_decode_hexacode(
     best = torch.empty(n, dtype=torch.float64, device=y.device)
     second = torch.empty(n, dtype=torch.float64, device=y.device)
     tables = (hexacode_words, column0, word_ids, root8)
-    _hexacode_launch(y, tables, q, ok, win, best, second, False, wide, block, num_warps)
+    _hexacode_launch(y, tables, q, ok, win, best, second, False, block, num_warps)
     return q, ok.bool(), win, best, second
 
 
@@ -1486,7 +1472,6 @@ def leech_decode_points(
     root8: torch.Tensor,
     block: int = 128,
     num_warps: int = 4,
-    wide: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Closest Leech points of the rows of ``x`` (N, 24, standard scale) in one pass.
 
@@ -1508,7 +1493,7 @@ def leech_decode_points(
     out = torch.empty(x.shape, dtype=out_dtype, device=x.device)
     ok = torch.empty(n, dtype=torch.int8, device=x.device)
     tables = (hexacode_words, column0, word_ids, root8)
-    _hexacode_launch(x, tables, out, ok, ok, ok, ok, True, wide, block, num_warps)
+    _hexacode_launch(x, tables, out, ok, ok, ok, ok, True, block, num_warps)
     return out, ok.bool()
 
 
@@ -1609,19 +1594,16 @@ def launch_signatures() -> list[tuple[triton.runtime.JITFunction, dict[str, str]
     }  # fmt: skip
     constants = {"ERROR": DECODE_SCORE_ERROR, "BLOCK": decode_block}
     out.append((_leech_decode_kernel, decode, constants, decode_warps))
-    # The hexacode decoder as decode() launches it: fused, float32 on float32 rows, then float64
-    # (wide) on the rows left open.
+    # The hexacode decoder as decode() launches it: fused, on float32 and on float64 rows (the
+    # rows it leaves open go to the groups kernel above).
     hex_block = inspect.signature(leech_decode_points).parameters["block"].default
     hex_warps = inspect.signature(leech_decode_points).parameters["num_warps"].default
-    for dt, wide in (("fp32", False), ("fp64", True)):
+    for dt in ("fp32", "fp64"):
         hexa = {
             "x_ptr": f"*{dt}", "n_rows": "i32", "root8_ptr": "*fp64", "hex_ptr": "*i32", "vec_ptr": "*i32",
             "id_ptr": "*i32", "out_ptr": f"*{dt}", "ok_ptr": "*i8", "win_ptr": "*i8", "best_ptr": "*i8",
-            "second_ptr": "*i8", "ERROR": "constexpr", "FUSED": "constexpr", "WIDE": "constexpr",
-            "BLOCK": "constexpr",
+            "second_ptr": "*i8", "ERROR": "constexpr", "FUSED": "constexpr", "BLOCK": "constexpr",
         }  # fmt: skip
-        constants = {
-            "ERROR": 0.0 if wide else DECODE_HEXACODE_ERROR, "FUSED": True, "WIDE": wide, "BLOCK": hex_block,
-        }  # fmt: skip
+        constants = {"ERROR": DECODE_HEXACODE_ERROR, "FUSED": True, "BLOCK": hex_block}
         out.append((_leech_hexacode_kernel, hexa, constants, hex_warps))
     return out

@@ -477,7 +477,7 @@ def decode(x: torch.Tensor, lattice: str = "leech") -> torch.Tensor:
     Triton kernels of :mod:`._triton_kernels` (E8: Conway–Sloane's two-coset rounding,
     memory-bound; Leech: by default the hexacode decoder, one thread per row, each of the
     256 (m, q, hexacode word) candidates exact by min-plus convolutions over the column labels,
-    in float32 and then float64 for the rows its margin leaves open; or, with
+    in float32, and the groups kernel in float64 for the rows its margin leaves open; or, with
     :data:`LEECH_DECODE_KERNEL` = "groups", the 8,192 (m, codeword) cosets as 256 groups of
     the even column complements), with rows whose decision is not certified by a margin
     decided exactly on the CPU. Without Triton a CUDA
@@ -552,6 +552,11 @@ def _leech_decode_device(
         return _leech_decode_hexacode(rows, chunk_size)
     if kernel != "groups":
         raise ValueError(f"kernel must be 'hexacode' or 'groups', got {kernel!r}")
+    return _leech_decode_groups(rows, chunk_size)
+
+
+def _leech_decode_groups(rows: torch.Tensor, chunk_size: int) -> torch.Tensor:
+    """The groups kernel in float64 (float64 points), the uncertified rows on the CPU."""
     t = _tables("leech", rows.device)
     kernels = _triton_kernels()
     tables = (t["column_patterns"], t["coset_bits"], t["even_masks"], t["even_colbits32"])
@@ -571,9 +576,11 @@ def _leech_decode_device(
 
 
 def _leech_decode_hexacode(rows: torch.Tensor, chunk_size: int) -> torch.Tensor:
-    """The hexacode kernel in float32 (one pass: scaling, decoding and the division by √8 are
-    fused), then in float64 for the rows its margin leaves open (a few 10⁻⁴ of Gaussian rows),
-    then the exact CPU decoder for the rows still open (near ties)."""
+    """The hexacode kernel in float32 arithmetic (one pass: scaling, decoding and the division
+    by √8 are fused), then the groups kernel in float64 for the rows its margin leaves open (a
+    few 10⁻⁴ of Gaussian rows; the groups kernel compiles in seconds, where a float64 variant of
+    the hexacode kernel would take minutes on a first call), and the exact CPU decoder for the
+    rows still open (near ties, deep holes)."""
     t = _tables("leech", rows.device)
     kernels = _triton_kernels()
     tables = (t["hexacode_words"], t["column_vec0"], t["hexacode_ids"], t["root8"])
@@ -583,12 +590,9 @@ def _leech_decode_hexacode(rows: torch.Tensor, chunk_size: int) -> torch.Tensor:
         out, certified = kernels.leech_decode_points(x, *tables)
         unsure = torch.nonzero(~certified).flatten()
         if unsure.numel():
-            redo, sure = kernels.leech_decode_points(x[unsure], *tables, wide=True)
-            out[unsure] = redo
-            unsure = unsure[~sure]
-        if unsure.numel():
-            exact = _decode_leech_numba(x[unsure].double().cpu().numpy())
-            out[unsure] = torch.as_tensor(exact, device=rows.device).to(out.dtype)
+            # q / √8 correctly rounded in float64, then rounded once to out's dtype: as the
+            # hexacode kernel writes its points.
+            out[unsure] = _leech_decode_groups(x[unsure], chunk_size).to(out.dtype)
         pieces.append(out)
     return pieces[0] if len(pieces) == 1 else torch.cat(pieces)
 
