@@ -69,8 +69,6 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---:|---:|---:|---:|---:|")
     for fn, signature, constants, _ in kernels.launch_signatures():
         dtype = next(v for k, v in signature.items() if k.endswith("_ptr")).lstrip("*")
-        if constants.get("WIDE"):
-            dtype += ", float64 search"
         for block, warps in SHAPES[fn.__name__]:
             summary = resources(fn, signature, {**constants, "BLOCK": block}, warps, args.arch)
             print(f"| {fn.__name__.strip('_')} | {dtype} | {block} | {warps} | {summary} |", flush=True)
