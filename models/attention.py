@@ -45,6 +45,7 @@ A. Karpathy, nanoGPT ``model.py`` (the layout of the causal self-attention).
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -234,7 +235,7 @@ class LatticeAttention(nn.Module):
         w, bias = self.qkv.weight, self.qkv.bias
         # Folded in the parameters' dtype: under autocast F.linear casts the result, as it casts
         # a plain weight, while a fold in bfloat16 would round the kernel itself.
-        with torch.autocast(w.device.type, enabled=False):
+        with _without_autocast(w.device.type):
             if self.mode == "rotate":
                 blocks = self.row_kernels
                 w = torch.bmm(blocks, w.view(len(blocks), self.block, -1)).view(w.shape)
@@ -301,6 +302,14 @@ class LatticeAttention(nn.Module):
         scores = (q @ k.transpose(-2, -1)) / math.sqrt(self.head_dim)
         t = x.shape[1]
         return scores.masked_fill(~self._mask(t, t, x.device), float("-inf"))
+
+
+def _without_autocast(device_type: str) -> contextlib.AbstractContextManager:
+    """Autocast turned off on ``device_type``; nothing to turn off where it has none (meta)."""
+    try:
+        return torch.autocast(device_type, enabled=False)
+    except RuntimeError:
+        return contextlib.nullcontext()
 
 
 class _DirectionFold(torch.autograd.Function):
