@@ -193,6 +193,9 @@ def _build_tables(code: LeechShellCode, device: torch.device) -> _Tables:
         for p in (_k.P_MAG0, _k.P_MAG1):
             n = blk_len[k, p]
             part_values[k, p, :n], part_counts[k, p, :n] = blk_val[k, p, :n], blk_cnt[k, p, :n]
+    part_total = np.stack([cls[:, _k.C_ARR0], np.where(cls[:, _k.C_M] == 1, 1, cls[:, _k.C_ARR1])], 1)
+    if int(part_total.max()) >= 1 << 58:
+        raise ValueError("the code's arrangement counts are too large for the int64 ranking on the device")
     group_sum = np.zeros((48, 128))
     for j in range(6):
         group_sum[8 * j + (canon[:, j] >> 1), np.arange(128)] = 1.0
@@ -220,7 +223,7 @@ def _build_tables(code: LeechShellCode, device: torch.device) -> _Tables:
         class_offset=put(cls_off[:-1]),
         class_m=put(cls[:, _k.C_M]),
         class_sign_count=put(cls[:, _k.C_NSIGN]),
-        part_total=put(np.stack([cls[:, _k.C_ARR0], np.where(cls[:, _k.C_M] == 1, 1, cls[:, _k.C_ARR1])], 1)),
+        part_total=put(part_total),
         part_values=put(part_values),
         part_counts=put(part_counts),
         word_rank=put(gt[1]),
@@ -392,9 +395,10 @@ def _arrangement_rank(seq: torch.Tensor, length: torch.Tensor, values: torch.Ten
 
     With ``M`` the arrangements of what is left (``rem`` entries), those that put a larger
     value than ``seq[p]`` at position ``p`` number ``M·(count of larger values)/rem``, an
-    exact integer (SPLAG ch. 3 counts the same way); ``M`` stays below the class size (< 2⁴⁷),
-    so the products fit int64. ``values`` (B, D) decreasing with ``counts``; ``total`` (B,) the
-    number of arrangements. The same arithmetic as the host's ``_arr_rank``.
+    exact integer. ``M`` is at most the ``total`` of the row's class (below 2³⁷ up to norm 32;
+    :func:`_build_tables` checks that ``24·total`` fits int64), so the products are exact.
+    ``values`` (B, D) decreasing with ``counts``; ``total`` (B,) the number of arrangements.
+    The same arithmetic as the host's ``_arr_rank``.
     """
     cnt = counts.clone()
     m = total.clone()
