@@ -5,8 +5,9 @@
 #
 #   bash benchmarks/gpu_suite.sh OUT_DIR [STEP...]
 #
-# STEP is any of tests, kernels, sweep, models, compiled, profile, layer, shells, llvq
-# (default: all, in that order; PYTHON picks the interpreter, python3 by default). Each step
+# STEP is any of tests, kernels, sweep, models, compiled, profile, large, layer, shells, llvq
+# (default: all, in that order; large: the attention modes at GPT-2-small width, where the
+# device rather than the host's launches sets the pace; PYTHON picks the interpreter, python3 by default). Each step
 # writes its output to OUT_DIR/STEP.txt (and JSON or PNG where the script makes them), so a
 # run cut by a time limit keeps the steps it finished. STEP_LIMIT (seconds, default 600) caps
 # each command with `timeout -s INT`, so a cut command prints its traceback.
@@ -18,7 +19,7 @@
 set -u
 out=${1:?usage: gpu_suite.sh OUT_DIR [STEP...]}
 shift
-steps=${*:-tests kernels sweep models compiled profile layer shells llvq}
+steps=${*:-tests kernels sweep models compiled profile large layer shells llvq}
 mkdir -p "$out"
 model_args=(--device cuda --batch 32 --seq 256 --d-model 384 --n-layer 6 --n-head 8 --steps 10)
 status=0
@@ -52,6 +53,7 @@ for step in $steps; do
         models) run "$file" "$py" benchmarks/bench_models.py "${model_args[@]}" || status=1 ;;
         compiled) run "$file" "$py" benchmarks/bench_models.py "${model_args[@]}" --compile || status=1 ;;
         profile) run "$file" "$py" benchmarks/bench_models.py "${model_args[@]}" --steps 2 --profile 8 || status=1 ;;
+        large) run "$file" "$py" benchmarks/bench_models.py --device cuda --batch 16 --seq 512 --d-model 768 --n-layer 12 --n-head 8 --steps 10 || status=1 ;;
         layer) run "$file" "$py" benchmarks/bench_quantizer_layer.py --device cuda --json "$out/layer.json" || status=1 ;;
         shells) run "$file" "$py" benchmarks/bench_shell_search.py --device cuda --profile 25 || status=1 ;;
         llvq) run "$file" "$py" benchmarks/quantize_weights.py --speed-only --device cuda --variants rtn llvq llvq+H --profile 25 --out "$out/llvq" || status=1 ;;
