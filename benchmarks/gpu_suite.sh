@@ -6,10 +6,10 @@
 #   bash benchmarks/gpu_suite.sh OUT_DIR [STEP...]
 #
 # STEP is any of tests, kernels, sweep, models, compiled, profile, large, layer, shells, llvq
-# (default: all, in that order; large: the attention modes at GPT-2-small width, where the
-# device rather than the host's launches sets the pace; PYTHON picks the interpreter, python3 by default). Each step
-# writes its output to OUT_DIR/STEP.txt (and JSON or PNG where the script makes them), so a
-# run cut by a time limit keeps the steps it finished. STEP_LIMIT (seconds, default 600) caps
+# (default: all, in that order; large is the attention-mode table at GPT-2-small width,
+# d_model 768 and 12 layers, beside the default 384 and 6; PYTHON picks the interpreter,
+# python3 by default). Each step writes its output to OUT_DIR/STEP.txt (and JSON or PNG where
+# the script makes them), so a run cut by a time limit keeps the steps it finished. STEP_LIMIT (seconds, default 600) caps
 # each command with `timeout -s INT`, so a cut command prints its traceback.
 #
 # The tests step runs every CUDA test of the suite as a pytest process of its own: a first
