@@ -221,3 +221,24 @@ def test_shell_vectors_rejects_bad_input():
     with pytest.raises(ValueError, match="search"):
         shell_vectors(torch.tensor([0]), code, search="gpu")
     assert shell_vectors(torch.zeros(0, dtype=torch.int64), code, search="device").shape == (0, 24)
+
+
+@pytest.mark.skipif(not CUDA, reason="needs CUDA")
+def test_cuda_llvq_encoder_and_unranking_equal_the_cpu():
+    """The unranking on CUDA equals the host bijection, and a layer encoded on CUDA (device
+    search, ranking and unranking) dequantizes there to what the CPU rebuilds from its codes.
+    (The codes themselves are not compared with a CPU encoding: the row scales and gains are
+    reductions, whose float rounding may differ between the two devices.)"""
+    code = leech_shell_code(24)
+    rng = np.random.default_rng(11)
+    idx = np.concatenate([rng.integers(0, code.size, 100_000), code._tables["ct"][1][:-1]])
+    got = shell_vectors(torch.as_tensor(idx, device="cuda"), code)
+    assert got.device.type == "cuda" and np.array_equal(got.cpu().numpy(), code.index_to_vector(idx))
+    w = torch.randn(96, 480, generator=torch.Generator().manual_seed(5))
+    layer = quantize_weight(w.cuda(), "llvq", 2, cache_weight=False)
+    on_cuda = layer.dequantize()
+    assert on_cuda.device.type == "cuda"
+    assert torch.equal(on_cuda.cpu(), layer.to("cpu").dequantize())
+    rel = float((on_cuda.cpu() - w).pow(2).mean() / w.pow(2).mean())
+    host = quantize_weight(w, "llvq", 2, cache_weight=False).dequantize()
+    assert abs(rel - float((host - w).pow(2).mean() / w.pow(2).mean())) < 1e-3
