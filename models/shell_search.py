@@ -113,6 +113,7 @@ DEFAULT_ROUNDS: tuple[tuple[int | None, int, int], ...] = (
 )
 _MARGIN = 2.0**-26
 _CHUNK = {"cpu": 1 << 12, "cuda": 1 << 15}
+_UNRANK_CHUNK = {"cpu": 1 << 14, "cuda": 1 << 18}
 
 
 @dataclass(frozen=True)
@@ -765,7 +766,9 @@ def shell_vectors(indices: torch.Tensor, code: LeechShellCode, *, search: str = 
         return out.reshape(*indices.shape, 24)
     t = _build_tables(code, flat.device)
     out = torch.empty(flat.shape[0], 24, dtype=torch.int64, device=flat.device)
-    chunk = _CHUNK.get(flat.device.type, 1 << 15)
+    # A few kB of temporaries per index; 2¹⁸ indices per pass on CUDA spread the ~900 operator
+    # launches of a pass over 6.3 M weights.
+    chunk = _UNRANK_CHUNK.get(flat.device.type, 1 << 18)
     for start in range(0, flat.shape[0], chunk):
         out[start : start + chunk] = _index_to_vector(flat[start : start + chunk], t)
     return out.reshape(*indices.shape, 24)
