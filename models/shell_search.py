@@ -113,6 +113,7 @@ DEFAULT_ROUNDS: tuple[tuple[int | None, int, int], ...] = (
 )
 _MARGIN = 2.0**-26
 _CHUNK = {"cpu": 1 << 12, "cuda": 1 << 15}
+#: Rows per pass of the ranking and unranking of points (a few kB of temporaries per row).
 _UNRANK_CHUNK = {"cpu": 1 << 14, "cuda": 1 << 18}
 
 
@@ -707,7 +708,7 @@ def shell_nearest(
         idx = torch.zeros(rows.shape[0], dtype=torch.int64, device=rows.device)
         vec = torch.zeros(rows.shape[0], 24, dtype=torch.int64, device=rows.device)
         sure = torch.nonzero(ok).flatten()
-        chunk = _CHUNK.get(rows.device.type, 1 << 15)
+        chunk = _UNRANK_CHUNK.get(rows.device.type, 1 << 18)  # the ranking's passes are light
         for start in range(0, sure.numel(), chunk):
             part = sure[start : start + chunk]
             idx[part], vec[part] = _pair_points(rows[part].double(), cls[part], cw[part], t)
