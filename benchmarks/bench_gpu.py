@@ -258,8 +258,9 @@ def plot(rows: list[dict[str, object]], path: str, device: str) -> None:
     fig.savefig(path, dpi=120)
 
 
-def sweep(points: int, repeat: int, seed: int) -> None:
-    """Rows per second of the raw Leech kernels (no host work) for each launch shape."""
+def sweep(points: int, repeat: int, seed: int, registers: list[int]) -> None:
+    """Rows per second of the raw Leech kernels (no host work) for each launch shape, and of
+    the fused hexacode kernel at its default shape under each register cap of ``registers``."""
     from leechkit.models import _triton_kernels as kernels
 
     t = lattice_ops._tables("leech", torch.device("cuda"))
@@ -285,6 +286,9 @@ def sweep(points: int, repeat: int, seed: int) -> None:
         runs.append(("decode (hexacode, fused, float32)", block, warps, run))
         run = partial(kernels.leech_decode_hexacode, y, *hexacode_tables, block, warps)
         runs.append(("decode (hexacode, leech_decode contract)", block, warps, run))
+    for cap in registers:
+        run = partial(kernels.leech_decode_points, x32, *hexacode_tables, max_registers=cap)
+        runs.append((f"decode (hexacode, fused, float32, ≤ {cap} registers)", 128, 4, run))
     print("| kernel | rows per program | warps | rows per second |\n|---|---:|---:|---:|", flush=True)
     for name, block, warps, run in runs:
         try:
@@ -310,6 +314,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--sweep", action="store_true", help="only time the raw Leech kernels per launch shape"
     )
+    parser.add_argument(
+        "--max-registers",
+        type=int,
+        nargs="*",
+        default=[],
+        metavar="R",
+        help="--sweep: also time the fused hexacode kernel with at most R registers per thread",
+    )
     parser.add_argument("--json", default=None, help="also write the rows to this file")
     parser.add_argument("--plot", default=None, help="also draw the throughput bars to this PNG")
     args = parser.parse_args(argv)
@@ -320,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
         f"CPU: {platform.processor() or platform.machine()} × {os.cpu_count()}"
     )
     if args.sweep:
-        sweep(args.points, args.repeat, args.seed)
+        sweep(args.points, args.repeat, args.seed, args.max_registers)
         return 0
     rows = []
     for lattice in ("leech", "e8"):

@@ -49,7 +49,7 @@ for step in $steps; do
             done
             ;;
         kernels) run "$file" "$py" benchmarks/bench_gpu.py --points 1000000 --repeat 2 --json "$out/gpu.json" --plot "$out/gpu.png" || status=1 ;;
-        sweep) run "$file" "$py" benchmarks/bench_gpu.py --sweep --points 1000000 --repeat 3 || status=1 ;;
+        sweep) run "$file" "$py" benchmarks/bench_gpu.py --sweep --points 1000000 --repeat 3 --max-registers 168 128 || status=1 ;;
         models) run "$file" "$py" benchmarks/bench_models.py "${model_args[@]}" || status=1 ;;
         compiled) run "$file" "$py" benchmarks/bench_models.py "${model_args[@]}" --compile || status=1 ;;
         profile) run "$file" "$py" benchmarks/bench_models.py "${model_args[@]}" --steps 2 --profile 8 || status=1 ;;

@@ -1411,8 +1411,10 @@ def _leech_hexacode_kernel(
 DECODE_HEXACODE_ERROR = 2.0**-11
 
 
-def _hexacode_launch(x, tables, out, ok, win, best, second, fused, block, num_warps):
+def _hexacode_launch(x, tables, out, ok, win, best, second, fused, block, num_warps, max_registers=None):
     hex_words, column0, word_ids, root8 = tables
+    if max_registers is not None and not 16 <= max_registers <= 255:
+        raise ValueError(f"max_registers must be in [16, 255], got {max_registers}")
     if block < 32 * num_warps or block & (block - 1):
         # One row per thread (the kernel keeps ~200 values per row in registers): a smaller
         # program leaves threads idle, a larger one doubles every thread's registers.
@@ -1422,9 +1424,11 @@ def _hexacode_launch(x, tables, out, ok, win, best, second, fused, block, num_wa
         raise ValueError(f"at most {_MAX_LAUNCH_ROWS} rows per call (32-bit offsets), got {n}")
     if n == 0:
         return
+    # A register cap trades spills for occupancy (two programs per SM at 255 registers).
+    cap = {} if max_registers is None else {"maxnreg": max_registers}
     _leech_hexacode_kernel[(triton.cdiv(n, block),)](
         x, n, root8, hex_words, column0, word_ids, out, ok, win, best, second,
-        ERROR=DECODE_HEXACODE_ERROR, FUSED=fused, BLOCK=block, num_warps=num_warps,
+        ERROR=DECODE_HEXACODE_ERROR, FUSED=fused, BLOCK=block, num_warps=num_warps, **cap,
     )  # fmt: skip
 
 
@@ -1472,6 +1476,7 @@ def leech_decode_points(
     root8: torch.Tensor,
     block: int = 128,
     num_warps: int = 4,
+    max_registers: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Closest Leech points of the rows of ``x`` (N, 24, standard scale) in one pass.
 
@@ -1481,6 +1486,8 @@ def leech_decode_points(
     and float64 rows give a result of their dtype, other float dtypes are widened to float32
     (exactly) and give float64 (the caller rounds once to their dtype). Returns the points and
     the bool certificates; uncertified rows hold some lattice point, which the caller replaces.
+    ``max_registers`` caps the registers per thread (Triton's ``maxnreg``; None: the
+    compiler's choice, 255), for the launch-shape sweep of ``benchmarks/bench_gpu.py``.
     """
     if x.ndim != 2 or x.shape[1] != 24 or not x.is_floating_point():
         raise ValueError(f"x must be floating-point of shape (N, 24), got {x.dtype} {tuple(x.shape)}")
@@ -1493,7 +1500,7 @@ def leech_decode_points(
     out = torch.empty(x.shape, dtype=out_dtype, device=x.device)
     ok = torch.empty(n, dtype=torch.int8, device=x.device)
     tables = (hexacode_words, column0, word_ids, root8)
-    _hexacode_launch(x, tables, out, ok, ok, ok, ok, True, block, num_warps)
+    _hexacode_launch(x, tables, out, ok, ok, ok, ok, True, block, num_warps, max_registers)
     return out, ok.bool()
 
 

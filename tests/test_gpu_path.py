@@ -343,6 +343,8 @@ def test_kernel_wrappers_reject_bad_arguments_before_launching():
         K.leech_decode_hexacode(y.float(), *hexa)
     with pytest.raises(ValueError, match="shape"):
         K.leech_decode_points(y[:, :8], *hexa)
+    with pytest.raises(ValueError, match="max_registers"):
+        K.leech_decode_points(y, *hexa, max_registers=8)
     with pytest.raises(ValueError, match="kernel must be"):
         ops._leech_decode_device(y, kernel="octads")
 
