@@ -7,7 +7,7 @@ per thread and its spill stores and loads. A spilling shape keeps part of its st
 memory, which the sweep sees as lost throughput; this script says which shapes spill before
 any device time is spent.
 
-    python benchmarks/kernel_resources.py [--arch 90]
+    python benchmarks/kernel_resources.py [--arch 90] [--only hexacode] [--max-registers 168 128]
 """
 
 from __future__ import annotations
@@ -35,12 +35,16 @@ SHAPES = {
 }
 
 
-def resources(fn, signature: dict, constants: dict, warps: int, arch: int) -> str:
-    """``ptxas -v`` summary (registers, spill stores/loads) of one compiled launch shape."""
+def resources(
+    fn, signature: dict, constants: dict, warps: int, arch: int, max_registers: int | None = None
+) -> str:
+    """``ptxas -v`` summary (registers, spill stores/loads) of one compiled launch shape, under
+    a register cap (Triton's ``maxnreg``) when ``max_registers`` is given."""
     target = GPUTarget("cuda", arch, 32)
+    options = {"num_warps": warps} | ({} if max_registers is None else {"maxnreg": max_registers})
     try:
         source = ASTSource(fn=fn, signature=signature, constexprs=constants)
-        compiled = triton.compile(source, target=target, options={"num_warps": warps})
+        compiled = triton.compile(source, target=target, options=options)
     except RuntimeError as error:
         return f"does not compile ({str(error).splitlines()[0]})"
     # The ptxas Triton itself uses for this target (the legacy one rejects newer PTX versions).
@@ -62,16 +66,32 @@ def resources(fn, signature: dict, constants: dict, warps: int, arch: int) -> st
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--arch", type=int, default=90, help="compute capability ×10 (90: H100/H200)")
+    parser.add_argument("--only", default=None, help="only the kernels whose name contains this")
+    parser.add_argument(
+        "--max-registers",
+        type=int,
+        nargs="*",
+        default=[],
+        metavar="R",
+        help="also the hexacode decoder at its default launch under each register cap R",
+    )
     args = parser.parse_args(argv)
     print(f"Triton {triton.__version__}, target sm_{args.arch}a\n")
     columns = ["kernel", "dtype", "rows per program", "warps", "registers / thread", "spill stores (B)"]
     print("| " + " | ".join([*columns, "spill loads (B)"]) + " |")
     print("|---|---|---:|---:|---:|---:|---:|")
-    for fn, signature, constants, _ in kernels.launch_signatures():
+    for fn, signature, constants, warps in kernels.launch_signatures():
+        if args.only and args.only not in fn.__name__:
+            continue
         dtype = next(v for k, v in signature.items() if k.endswith("_ptr")).lstrip("*")
-        for block, warps in SHAPES[fn.__name__]:
-            summary = resources(fn, signature, {**constants, "BLOCK": block}, warps, args.arch)
-            print(f"| {fn.__name__.strip('_')} | {dtype} | {block} | {warps} | {summary} |", flush=True)
+        name = fn.__name__.strip("_")
+        for block, w in SHAPES[fn.__name__]:
+            summary = resources(fn, signature, {**constants, "BLOCK": block}, w, args.arch)
+            print(f"| {name} | {dtype} | {block} | {w} | {summary} |", flush=True)
+        if fn.__name__ == "_leech_hexacode_kernel":
+            for cap in args.max_registers:
+                summary = resources(fn, signature, constants, warps, args.arch, cap)
+                print(f"| {name}, ≤ {cap} registers | {dtype} | {constants['BLOCK']} | {warps} | {summary} |")
     return 0
 
 
