@@ -402,20 +402,21 @@ def _arrangement_rank(seq: torch.Tensor, length: torch.Tensor, values: torch.Ten
     ``values`` (B, D) decreasing with ``counts``; ``total`` (B,) the number of arrangements.
     The same arithmetic as the host's ``_arr_rank``.
     """
-    cnt = counts.clone()
+    width = seq.shape[1]
+    pos = torch.arange(width, device=seq.device)
+    active = pos < length[:, None]  # (B, L)
+    here = (values[:, None, :] == seq[:, :, None]) & active[:, :, None]  # (B, L, D)
+    # What is left of each value before position p, the larger values' share and the entries
+    # left, for all positions at once; only the recursion of M is sequential.
+    left = counts[:, None, :] - (here.cumsum(1) - here.long())
+    larger = torch.where(active, (left * (values[:, None, :] > seq[:, :, None])).sum(2), 0)
+    rem = (length[:, None] - pos).clamp(min=1)
+    took = torch.where(active, (left * here).sum(2), rem)  # inactive: M·rem/rem = M
     m = total.clone()
-    rem = length.clone()
     rank = torch.zeros_like(total)
-    for p in range(seq.shape[1]):
-        active = p < length
-        v = seq[:, p, None]
-        here = values == v
-        larger = (cnt * (values > v)).sum(1)
-        step = rem.clamp(min=1)
-        rank += torch.where(active, m * larger // step, 0)
-        m = torch.where(active, m * (cnt * here).sum(1) // step, m)
-        cnt -= (here & active[:, None]).long()
-        rem -= active.long()
+    for lg, tk, rm in zip(larger.unbind(1), took.unbind(1), rem.unbind(1)):
+        rank += m * lg // rm
+        m = m * tk // rm
     return rank
 
 
