@@ -428,24 +428,24 @@ def _arrangement_unrank(rank: torch.Tensor, length: torch.Tensor, values: torch.
     At each position the values, larger first, own consecutive blocks of ``M·count/rem``
     ranks; the block holding the rank names the value (the host's ``_arr_unrank``).
     """
+    pos = torch.arange(width, device=rank.device)
+    actives = (pos < length[:, None]).unbind(1)
+    rems = (length[:, None] - pos).clamp(min=1).unbind(1)
     cnt = counts.clone()
     m = total.clone()
-    rem = length.clone()
-    r = rank.clone()
-    out = torch.zeros(rank.shape[0], width, dtype=torch.int64, device=rank.device)
-    for p in range(width):
-        active = p < length
-        blocks = m[:, None] * cnt // rem.clamp(min=1)[:, None]
+    r = rank[:, None].clone()
+    out = []
+    for active, rem in zip(actives, rems):
+        blocks = m[:, None] * cnt // rem[:, None]
         ends = blocks.cumsum(1)
-        d = (ends <= r[:, None]).sum(1, keepdim=True)  # the first block that ends after r
-        d = d.clamp(max=values.shape[1] - 1)
-        start = ends.gather(1, d)[:, 0] - blocks.gather(1, d)[:, 0]
-        out[:, p] = torch.where(active, values.gather(1, d)[:, 0], 0)
-        r = torch.where(active, r - start, r)
-        m = torch.where(active, blocks.gather(1, d)[:, 0], m)
-        cnt -= torch.zeros_like(cnt).scatter_(1, d, active[:, None].long())
-        rem -= active.long()
-    return out
+        # The block holding r: exactly one for an active row (the blocks tile [0, M)), none
+        # for a row past its length (its counts are spent).
+        pick = (ends > r) & (ends - blocks <= r) & active[:, None]
+        out.append((pick * values).sum(1))
+        r = r - (pick * (ends - blocks)).sum(1, keepdim=True)
+        m = torch.where(active, (pick * blocks).sum(1), m)
+        cnt = cnt - pick.long()
+    return torch.stack(out, 1)
 
 
 def _index_to_vector(idx: torch.Tensor, t: _Tables) -> torch.Tensor:
