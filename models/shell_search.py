@@ -768,7 +768,7 @@ def shell_vectors(indices: torch.Tensor, code: LeechShellCode, *, search: str = 
         return out.reshape(*indices.shape, 24)
     t = _build_tables(code, flat.device)
     out = torch.empty(flat.shape[0], 24, dtype=torch.int64, device=flat.device)
-    # A few kB of temporaries per index; 2¹⁸ indices per pass on CUDA spread the ~900 operator
+    # A few kB of temporaries per index; 2¹⁸ indices per pass on CUDA spread the ~650 operator
     # launches of a pass over 6.3 M weights.
     chunk = _UNRANK_CHUNK.get(flat.device.type, 1 << 18)
     for start in range(0, flat.shape[0], chunk):
