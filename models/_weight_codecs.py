@@ -702,15 +702,20 @@ class ShellStage(Stage):
         device = self.search == "device" or (self.search == "auto" and y.device.type != "cpu")
         if device and isinstance(self.code, LeechShellCode):
             idx, vec = shell_nearest(y.detach(), self.code, search="device")
-            v = vec.to(torch.float64)
-            # The same correctly rounded operations as _unit: bit-identical to the host path.
-            return idx, v / torch.sqrt((v * v).sum(dim=-1, keepdim=True))
+            return idx, self._unit_tensor(vec)
         arr = np.ascontiguousarray(y.detach().cpu().to(torch.float64).numpy())
         idx, vec = self.code.nearest(arr)
         unit = self._unit(np.asarray(vec))
         return torch.from_numpy(np.asarray(idx, dtype=np.int64)).to(y.device), torch.from_numpy(unit).to(
             y.device
         )
+
+    @staticmethod
+    def _unit_tensor(vec: torch.Tensor) -> torch.Tensor:
+        """:meth:`_unit` on the tensor's device: the same correctly rounded float64 operations
+        (exact integer sums, sqrt, division), so bit-identical to the host path."""
+        v = vec.to(torch.float64)
+        return v / torch.sqrt((v * v).sum(dim=-1, keepdim=True))
 
     @staticmethod
     def _unit(vec: np.ndarray) -> np.ndarray:
@@ -759,9 +764,7 @@ class ShellStage(Stage):
         idx = codes["codes"]
         device = self.search == "device" or (self.search == "auto" and idx.device.type != "cpu")
         if device and isinstance(self.code, LeechShellCode):
-            v = shell_vectors(idx.reshape(-1), self.code, search="device").to(torch.float64)
-            # The same correctly rounded operations as _unit: bit-identical to the host path.
-            unit = (v / torch.sqrt((v * v).sum(dim=-1, keepdim=True))).to(dtype)
+            unit = self._unit_tensor(shell_vectors(idx.reshape(-1), self.code, search="device")).to(dtype)
         else:
             vec = self.code.index_to_vector(idx.detach().cpu().numpy().reshape(-1))
             unit = torch.from_numpy(self._unit(np.asarray(vec))).to(device=idx.device, dtype=dtype)

@@ -448,6 +448,12 @@ def _arrangement_unrank(rank: torch.Tensor, length: torch.Tensor, values: torch.
     return torch.stack(out, 1)
 
 
+def _support_first(odd: torch.Tensor, support: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+    """The positions in the bijection's order of the magnitudes (B, 24): the codeword's
+    support, then the other positions, each increasing (all 24 in order for an odd class)."""
+    return (torch.where(odd, 0, (~support).long()) * 32 + pos).sort(dim=1).indices
+
+
 def _index_to_vector(idx: torch.Tensor, t: _Tables) -> torch.Tensor:
     """The points (B, 24), int64 in √8 units, of valid indices ``idx`` (B,):
     :meth:`LeechShellCode.index_to_vector` as tensor operations on ``idx``'s device.
@@ -486,7 +492,7 @@ def _index_to_vector(idx: torch.Tensor, t: _Tables) -> torch.Tensor:
         24,
     )
     mags = torch.where(pos < first[:, None], seq[:b], seq[b:].gather(1, (pos - first[:, None]).clamp(min=0)))
-    by_pos = (torch.where(odd[:, None], 0, (~support).long()) * 32 + pos).sort(dim=1).indices
+    by_pos = _support_first(odd[:, None], support, pos)
     vec = torch.empty_like(mags).scatter_(1, by_pos, mags)
     # Odd: bᵢ ≡ 1 (mod 4) is the signed value, negated on the codeword's support.
     signed = torch.where(vec % 4 == 1, vec, -vec)
@@ -573,7 +579,7 @@ def _pair_points(
     # Index: ranks of the magnitudes on the support (all positions for an odd class) and off
     # it, each in increasing position order, then of the sign bits.
     w = torch.where(odd[:, 0], 24, support.sum(1))
-    by_pos = (torch.where(odd, 0, (~support).long()) * 32 + pos).sort(dim=1).indices
+    by_pos = _support_first(odd, support, pos)
     mags = vec.abs().gather(1, by_pos)
     shifted = mags.gather(1, (pos + w[:, None]).clamp(max=23))
     ranks = _arrangement_rank(
