@@ -23,7 +23,7 @@ Requires the ``torch`` extra. One module per concept:
 """
 
 from .adapters import LatticeAdapter, LoRALinear, apply_adapters, merge_adapters
-from .attention import LatticeAttention
+from .attention import LatticeAttention, fold_qkv_weights
 from .compression import CompressionResult, compression_reference, format_compression_table
 from .config import ATTENTION_MODES, LatticeTransformerConfig
 from .data import (
@@ -125,6 +125,7 @@ __all__ = [
     "eval_batches",
     "evaluate_checkpoint",
     "evaluate_model",
+    "fold_qkv_weights",
     "format_bits_table",
     "format_compression_table",
     "format_table",

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -57,10 +58,12 @@ from leechkit.lattice import e8, leech
 from .config import LATTICE_MODES, LatticeTransformerConfig
 from .kernels import e8_head_directions, lattice_frame, lila_placeholder_kernel
 
-__all__ = ["KVCache", "LatticeAttention", "kernel_for"]
+__all__ = ["FoldedQKV", "KVCache", "LatticeAttention", "fold_qkv_weights", "kernel_for"]
 
 #: A layer's key/value cache: ``(k, v)`` of shapes (B, H, S, d_k) and (B, H, S, d).
 KVCache = tuple[torch.Tensor, torch.Tensor]
+#: A layer's folded query/key/value weight (3·d_model, d_model) and bias (3·d_model or None).
+FoldedQKV = tuple[torch.Tensor, torch.Tensor | None]
 
 
 def kernel_for(config: LatticeTransformerConfig) -> torch.Tensor:
@@ -151,7 +154,6 @@ class LatticeAttention(nn.Module):
             for h in range(self.n_head):
                 lift[h * self.head_dim : h * self.head_dim + 8, h] = u[h]
             self.register_buffer("direction_lift", lift, persistent=False)
-            self.register_buffer("direction_lift_t", lift.T.contiguous(), persistent=False)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
@@ -166,13 +168,17 @@ class LatticeAttention(nn.Module):
         shape = t.shape
         return (t.reshape(*shape[:-1], -1, self.block) @ kernel.to(t.dtype)).reshape(shape)
 
-    def project(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def project(
+        self, x: torch.Tensor, qkv: FoldedQKV | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Queries, keys and values of ``x`` as used by SDPA, each (B, H, T, ·).
 
         Parameters
         ----------
         x : torch.Tensor
             (B, T, d_model) input of the layer.
+        qkv : tuple of torch.Tensor, optional
+            The folded weight and bias of :func:`fold_qkv_weights` (None: folded here).
 
         Returns
         -------
@@ -187,7 +193,7 @@ class LatticeAttention(nn.Module):
         if self.mode == "vanilla" or (self.mode != "conway" and not self._foldable()):
             q, k, v = self._activation_projection(x)
         else:
-            weight, bias = self._qkv_projection()
+            weight, bias = self._qkv_projection() if qkv is None else qkv
             q, k, v = F.linear(x, weight, bias).split(x.shape[-1], dim=2)
         return self._heads(q), self._heads(k), self._heads(v)
 
@@ -227,25 +233,12 @@ class LatticeAttention(nn.Module):
 
         The step of a small model is paced by the host's operator launches, so each fold is
         written with as few operators as its math allows (one for rotate, three for e8_bias,
-        each way).
+        each way), and :func:`fold_qkv_weights` folds the layers of a model in one go.
         """
         if self.mode == "conway":
             bias = None if self.value.bias is None else torch.cat([self.frozen_qk_bias, self.value.bias])
             return torch.cat([self.frozen_qk_weight, self.value.weight]), bias
-        w, bias = self.qkv.weight, self.qkv.bias
-        # Folded in the parameters' dtype: under autocast F.linear casts the result, as it casts
-        # a plain weight, while a fold in bfloat16 would round the kernel itself.
-        with _without_autocast(w.device.type):
-            if self.mode == "rotate":
-                blocks = self.row_kernels
-                w = torch.bmm(blocks, w.view(len(blocks), self.block, -1)).view(w.shape)
-                if bias is not None:
-                    bias = torch.bmm(blocks, bias.view(len(blocks), self.block, 1)).view(bias.shape)
-                return w, bias
-            return _DirectionFold.apply(
-                w, bias, self.head_scales, self.direction_lift, self.direction_lift_t,
-                math.sqrt(self.head_dim),
-            )
+        return _fold_group([self])[0]
 
     @staticmethod
     def _mask(t_q: int, t_k: int, device: torch.device) -> torch.Tensor:
@@ -253,7 +246,11 @@ class LatticeAttention(nn.Module):
         return torch.ones(t_q, t_k, dtype=torch.bool, device=device).tril(diagonal=t_k - t_q)
 
     def forward(
-        self, x: torch.Tensor, past_kv: KVCache | None = None, use_cache: bool = False
+        self,
+        x: torch.Tensor,
+        past_kv: KVCache | None = None,
+        use_cache: bool = False,
+        qkv: FoldedQKV | None = None,
     ) -> tuple[torch.Tensor, KVCache | None]:
         """Attend causally over the cached and the new positions.
 
@@ -265,6 +262,9 @@ class LatticeAttention(nn.Module):
             The cache of the earlier positions, as returned with ``use_cache=True``.
         use_cache : bool
             Return the updated cache.
+        qkv : tuple of torch.Tensor, optional
+            This layer's folded query/key/value weight and bias, from
+            :func:`fold_qkv_weights` (None: the layer builds its own).
 
         Returns
         -------
@@ -272,7 +272,7 @@ class LatticeAttention(nn.Module):
             ``(y, present)``: (B, T, d_model) output and the cache (None unless ``use_cache``).
         """
         b, t, c = x.shape
-        q, k, v = self.project(x)
+        q, k, v = self.project(x, qkv)
         if past_kv is not None:
             k = torch.cat([past_kv[0], k], dim=2)
             v = torch.cat([past_kv[1], v], dim=2)
@@ -304,6 +304,67 @@ class LatticeAttention(nn.Module):
         return scores.masked_fill(~self._mask(t, t, x.device), float("-inf"))
 
 
+def fold_qkv_weights(layers: Sequence[LatticeAttention]) -> list[FoldedQKV | None]:
+    """The folded query/key/value weights of several layers, with one fold for all of them.
+
+    A ``"rotate"`` or ``"e8_bias"`` layer folds its lattice map into its ``qkv`` weight at every
+    call (:meth:`LatticeAttention._qkv_projection`), a few launches per layer; a model's step
+    is paced by those launches while it is small, so the layers of one mode and shape are
+    stacked and folded by the same batched products (rotate one product, e8_bias three, each
+    way, for the whole group). The result equals each layer's own fold.
+
+    Parameters
+    ----------
+    layers : sequence of LatticeAttention
+        The layers, e.g. those of a model's blocks.
+
+    Returns
+    -------
+    list
+        Per layer its ``(weight, bias)``, or None where the layer has no fold to share (other
+        modes, or a ``qkv`` that is not a plain ``nn.Linear`` or is watched by hooks): pass the
+        entry as ``qkv`` to the layer's forward.
+    """
+    out: list[FoldedQKV | None] = [None] * len(layers)
+    groups: dict[tuple, list[int]] = {}
+    for i, layer in enumerate(layers):
+        if layer.mode in ("rotate", "e8_bias") and layer._foldable():
+            w = layer.qkv.weight
+            key = (layer.mode, tuple(w.shape), w.dtype, w.device, layer.qkv.bias is None, layer.head_dim)
+            groups.setdefault(key, []).append(i)
+    for index in groups.values():
+        for i, folded in zip(index, _fold_group([layers[i] for i in index])):
+            out[i] = folded
+    return out
+
+
+def _stack(tensors: list[torch.Tensor]) -> torch.Tensor:
+    # One layer: a view, no copy.
+    return tensors[0].unsqueeze(0) if len(tensors) == 1 else torch.stack(tensors)
+
+
+def _fold_group(layers: list[LatticeAttention]) -> list[FoldedQKV]:
+    """The folds of :meth:`LatticeAttention._qkv_projection` for layers of one mode and shape."""
+    first = layers[0]
+    w = _stack([layer.qkv.weight for layer in layers])
+    bias = None if first.qkv.bias is None else _stack([layer.qkv.bias for layer in layers])
+    # Folded in the parameters' dtype: under autocast F.linear casts the result, as it casts
+    # a plain weight, while a fold in bfloat16 would round the kernel itself.
+    with _without_autocast(w.device.type):
+        if first.mode == "rotate":
+            blocks = _stack([layer.row_kernels for layer in layers]).flatten(0, 1)
+            w = torch.bmm(blocks, w.view(len(blocks), first.block, -1)).view(w.shape)
+            if bias is not None:
+                bias = torch.bmm(blocks, bias.view(len(blocks), first.block, 1)).view(bias.shape)
+        else:
+            w, bias = _DirectionFold.apply(
+                w, bias, _stack([layer.head_scales for layer in layers]),
+                _stack([layer.direction_lift for layer in layers]), math.sqrt(first.head_dim),
+            )  # fmt: skip
+    biases = [None] * len(layers) if bias is None else bias.unbind(0)
+    return list(zip(w.unbind(0), biases))
+
+
 def _without_autocast(device_type: str) -> contextlib.AbstractContextManager:
     """Autocast turned off on ``device_type``; nothing to turn off where it has none (meta)."""
     try:
@@ -313,37 +374,43 @@ def _without_autocast(device_type: str) -> contextlib.AbstractContextManager:
 
 
 class _DirectionFold(torch.autograd.Function):
-    """E8-LILA's bias folded into the weight as one autograd node.
+    """E8-LILA's bias folded into the weights of a stack of layers as one autograd node.
 
-    Forward, with the lift ``U`` (3·d_model, H), the scales ``β`` and ``α = √d``:
+    Forward, per layer, with the lift ``U`` (3·d_model, H), the scales ``β`` and ``α = √d``:
     ``U_β = U diag(β)``, ``P = Uᵀ W``, ``W' = W + α U_β P`` (and ``b' = b + α U_β Uᵀ b``).
     ``U diag(β) Uᵀ`` is symmetric, so the backward of an upstream gradient ``G`` is
     ``∂W = G + α U_β (Uᵀ G)`` and ``∂β_h = α Σ_j (Uᵀ G)_hj P_hj`` (plus the bias terms): three
-    products each way instead of the generic graph's dozen launches.
+    batched products each way instead of the generic graph's dozen launches per layer. The
+    inputs are stacked over the layers: ``w`` (L, R, C), ``bias`` (L, R) or None, ``scales``
+    (L, H), ``lift`` (L, R, H).
     """
 
     @staticmethod
-    def forward(ctx, w, bias, scales, lift, lift_t, alpha):
+    def forward(ctx, w, bias, scales, lift, alpha):
         ctx.alpha = alpha
-        lifted = lift * scales
-        p = torch.mm(lift_t, w)
-        w_eff = torch.addmm(w, lifted, p, alpha=alpha)
+        lifted = lift * scales[:, None, :]
+        lift_t = lift.transpose(1, 2)
+        p = torch.bmm(lift_t, w)
+        w_eff = torch.baddbmm(w, lifted, p, alpha=alpha)
         if bias is None:
-            ctx.save_for_backward(lifted, p, lift_t)
+            ctx.save_for_backward(lifted, p, lift)
             return w_eff, None
-        pb = torch.mv(lift_t, bias)
-        ctx.save_for_backward(lifted, p, lift_t, pb)
-        return w_eff, torch.addmv(bias, lifted, pb, alpha=alpha)
+        column = bias.unsqueeze(2)
+        pb = torch.bmm(lift_t, column)
+        ctx.save_for_backward(lifted, p, lift, pb)
+        return w_eff, torch.baddbmm(column, lifted, pb, alpha=alpha).squeeze(2)
 
     @staticmethod
     def backward(ctx, grad_w, grad_b):
-        lifted, p, lift_t, *pb = ctx.saved_tensors
+        lifted, p, lift, *pb = ctx.saved_tensors
         alpha = ctx.alpha
-        q = torch.mm(lift_t, grad_w)
-        grad_scales = (q * p).sum(1)
+        lift_t = lift.transpose(1, 2)
+        q = torch.bmm(lift_t, grad_w)
+        grad_scales = (q * p).sum(2)
         grad_bias = None
         if pb:
-            qb = torch.mv(lift_t, grad_b)
-            grad_bias = torch.addmv(grad_b, lifted, qb, alpha=alpha)
-            grad_scales += qb * pb[0]
-        return torch.addmm(grad_w, lifted, q, alpha=alpha), grad_bias, grad_scales * alpha, None, None, None
+            column = grad_b.unsqueeze(2)
+            qb = torch.bmm(lift_t, column)
+            grad_bias = torch.baddbmm(column, lifted, qb, alpha=alpha).squeeze(2)
+            grad_scales += (qb * pb[0]).squeeze(2)
+        return torch.baddbmm(grad_w, lifted, q, alpha=alpha), grad_bias, grad_scales * alpha, None, None

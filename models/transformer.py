@@ -55,7 +55,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attention import KVCache, LatticeAttention, kernel_for
+from .attention import FoldedQKV, KVCache, LatticeAttention, fold_qkv_weights, kernel_for
 from .config import LatticeTransformerConfig
 from .kernels import lattice_frame, lila_placeholder_kernel
 from .losses import ResonanceLoss
@@ -103,7 +103,11 @@ class Block(nn.Module):
         self.phase = PhaseModulation() if config.phase_modulation else None
 
     def forward(
-        self, x: torch.Tensor, past_kv: KVCache | None = None, use_cache: bool = False
+        self,
+        x: torch.Tensor,
+        past_kv: KVCache | None = None,
+        use_cache: bool = False,
+        qkv: FoldedQKV | None = None,
     ) -> tuple[torch.Tensor, KVCache | None]:
         """Run the block on (B, T, d_model) activations.
 
@@ -115,13 +119,15 @@ class Block(nn.Module):
             This block's cache of the earlier positions.
         use_cache : bool
             Return the updated cache.
+        qkv : tuple of torch.Tensor, optional
+            The attention's folded weight and bias (:func:`fold_qkv_weights`).
 
         Returns
         -------
         tuple
             ``(x, present)``.
         """
-        a, present = self.attn(self.ln1(x), past_kv, use_cache)
+        a, present = self.attn(self.ln1(x), past_kv, use_cache, qkv)
         x = x + a
         x = x + self.mlp(self.ln2(x))
         if self.phase is not None:
@@ -217,8 +223,9 @@ class LatticeTransformer(nn.Module):
         pos = torch.arange(past_len, past_len + idx.shape[1], device=idx.device)
         x = self.drop(self.tok_emb(idx) + self.pos_emb(pos))
         presents: list[KVCache] | None = [] if use_cache else None
+        folds = fold_qkv_weights([block.attn for block in self.blocks])
         for i, block in enumerate(self.blocks):
-            x, present = block(x, past_key_values[i] if past_key_values else None, use_cache)
+            x, present = block(x, past_key_values[i] if past_key_values else None, use_cache, folds[i])
             if presents is not None:
                 presents.append(present)
         return self.ln_f(x), presents

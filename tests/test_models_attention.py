@@ -228,22 +228,72 @@ def test_folded_and_called_projections_agree(mode):
 
 @pytest.mark.parametrize("bias", [False, True])
 def test_written_out_fold_gradients_pass_gradcheck(bias):
-    """The e8_bias fold is an autograd function with a hand-written backward; its gradients
-    (weight, bias and the head scales) equal the finite differences."""
+    """The e8_bias fold is an autograd function with a hand-written backward over a stack of
+    layers; its gradients (weights, biases and head scales of both layers) equal the finite
+    differences, and its values the generic graph of the formula, layer by layer."""
     from leechkit.models.attention import _DirectionFold
 
     gen = torch.Generator().manual_seed(1)
-    w = torch.randn(48, 16, generator=gen, requires_grad=True)
-    b = torch.randn(48, generator=gen, requires_grad=True) if bias else None
+    w = torch.randn(2, 48, 16, generator=gen, requires_grad=True)
+    b = torch.randn(2, 48, generator=gen, requires_grad=True) if bias else None
     tensors = lambda out: tuple(t for t in out if t is not None)  # noqa: E731
-    lift = torch.zeros(48, 2)
-    lift[0:8, 0], lift[8:16, 1] = torch.randn(8, generator=gen), torch.randn(8, generator=gen)
-    scales = torch.randn(2, generator=gen, requires_grad=True)
-    fold = lambda w, b, s: _DirectionFold.apply(w, b, s, lift, lift.T.contiguous(), 2.5)  # noqa: E731
+    lift = torch.zeros(2, 48, 2)
+    lift[:, 0:8, 0], lift[:, 8:16, 1] = torch.randn(2, 8, generator=gen), torch.randn(2, 8, generator=gen)
+    scales = torch.randn(2, 2, generator=gen, requires_grad=True)
+    fold = lambda w, b, s: _DirectionFold.apply(w, b, s, lift, 2.5)  # noqa: E731
     assert torch.autograd.gradcheck(lambda *args: tensors(fold(*args)), (w, b, scales))
-    # The same products as the generic graph of the formula.
-    want = torch.addmm(w, lift * scales * 2.5, lift.T @ w)
-    torch.testing.assert_close(fold(w, b, scales)[0], want, rtol=1e-12, atol=1e-12)
+    w_eff, b_eff = fold(w, b, scales)
+    for layer in range(2):
+        u, beta = lift[layer], scales[layer]
+        want = torch.addmm(w[layer], u * beta * 2.5, u.T @ w[layer])
+        torch.testing.assert_close(w_eff[layer], want, rtol=1e-12, atol=1e-12)
+        if bias:
+            torch.testing.assert_close(b_eff[layer], b[layer] + (u * beta * 2.5) @ (u.T @ b[layer]))
+
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("mode", ["rotate", "e8_bias", "conway", "vanilla"])
+def test_a_models_shared_fold_equals_each_layers_own(mode, bias):
+    """fold_qkv_weights folds all layers of a mode at once; the model's logits and every
+    parameter's gradient equal those of the layers folding (or projecting) one by one, and a
+    layer whose qkv is watched by a hook is left to project for itself."""
+    from leechkit.models import fold_qkv_weights
+
+    m = model(mode, n_layer=3, bias=bias).train()
+    idx = torch.randint(0, 37, (2, 9), generator=torch.Generator().manual_seed(4))
+    layers = [block.attn for block in m.blocks]
+    folds = fold_qkv_weights(layers)
+    foldable = mode in ("rotate", "e8_bias")
+    assert [f is not None for f in folds] == [foldable] * 3
+    for layer, folded in zip(layers, folds):
+        if folded is not None:
+            own = layer._qkv_projection()
+            torch.testing.assert_close(folded[0], own[0], rtol=1e-13, atol=1e-13)
+            assert (folded[1] is None) == (not bias)
+            if bias:
+                torch.testing.assert_close(folded[1], own[1], rtol=1e-13, atol=1e-13)
+
+    def one_by_one():
+        x = m.drop(m.tok_emb(idx) + m.pos_emb(torch.arange(9)))
+        for block in m.blocks:
+            x, _ = block(x)
+        return m.ln_f(x)
+
+    def loss_and_grads(hidden):
+        m.zero_grad()
+        loss = m.logits(hidden()).square().mean()
+        loss.backward()
+        return loss.detach(), [p.grad.clone() for p in m.parameters()]
+
+    want, want_grads = loss_and_grads(one_by_one)
+    got, got_grads = loss_and_grads(lambda: m.hidden_states(idx)[0])
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=0)
+    for a, b in zip(got_grads, want_grads):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    if foldable:
+        handle = layers[1].qkv.register_forward_hook(lambda *args: None)
+        assert [f is not None for f in fold_qkv_weights(layers)] == [True, False, True]
+        handle.remove()
 
 
 @pytest.mark.parametrize("mode", ["rotate", "e8_bias"])
