@@ -258,9 +258,10 @@ def plot(rows: list[dict[str, object]], path: str, device: str) -> None:
     fig.savefig(path, dpi=120)
 
 
-def sweep(points: int, repeat: int, seed: int, registers: list[int]) -> None:
+def sweep(points: int, repeat: int, seed: int, registers: list[int], hexacode_only: bool = False) -> None:
     """Rows per second of the raw Leech kernels (no host work) for each launch shape, and of
-    the fused hexacode kernel at its default shape under each register cap of ``registers``."""
+    the fused hexacode kernel at its default shape under each register cap of ``registers``
+    (``hexacode_only``: only the fused hexacode kernel, at its default shape and the caps)."""
     from leechkit.models import _triton_kernels as kernels
 
     t = lattice_ops._tables("leech", torch.device("cuda"))
@@ -286,6 +287,9 @@ def sweep(points: int, repeat: int, seed: int, registers: list[int]) -> None:
         runs.append(("decode (hexacode, fused, float32)", block, warps, run))
         run = partial(kernels.leech_decode_hexacode, y, *hexacode_tables, block, warps)
         runs.append(("decode (hexacode, leech_decode contract)", block, warps, run))
+    if hexacode_only:
+        run = partial(kernels.leech_decode_points, x32, *hexacode_tables)
+        runs = [("decode (hexacode, fused, float32)", 128, 4, run)]
     for cap in registers:
         run = partial(kernels.leech_decode_points, x32, *hexacode_tables, max_registers=cap)
         runs.append((f"decode (hexacode, fused, float32, ≤ {cap} registers)", 128, 4, run))
@@ -315,6 +319,9 @@ def main(argv: list[str] | None = None) -> int:
         "--sweep", action="store_true", help="only time the raw Leech kernels per launch shape"
     )
     parser.add_argument(
+        "--hexacode-only", action="store_true", help="--sweep: only the fused hexacode kernel and its caps"
+    )
+    parser.add_argument(
         "--max-registers",
         type=int,
         nargs="*",
@@ -332,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         f"CPU: {platform.processor() or platform.machine()} × {os.cpu_count()}"
     )
     if args.sweep:
-        sweep(args.points, args.repeat, args.seed, args.max_registers)
+        sweep(args.points, args.repeat, args.seed, args.max_registers, args.hexacode_only)
         return 0
     rows = []
     for lattice in ("leech", "e8"):
