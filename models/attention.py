@@ -330,7 +330,8 @@ def fold_qkv_weights(layers: Sequence[LatticeAttention]) -> list[FoldedQKV | Non
     for i, layer in enumerate(layers):
         if layer.mode in ("rotate", "e8_bias") and layer._foldable():
             w = layer.qkv.weight
-            key = (layer.mode, tuple(w.shape), w.dtype, w.device, layer.qkv.bias is None, layer.head_dim)
+            shape = (tuple(w.shape), layer.block, layer.head_dim)
+            key = (layer.mode, shape, w.dtype, w.device, layer.qkv.bias is None)
             groups.setdefault(key, []).append(i)
     for index in groups.values():
         for i, folded in zip(index, _fold_group([layers[i] for i in index])):

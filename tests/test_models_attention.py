@@ -311,3 +311,14 @@ def test_folds_keep_float32_weights_under_autocast(mode):
     grads = [p.grad for p in attn.parameters()]
     assert all(g is not None and g.dtype == torch.float32 and torch.isfinite(g).all() for g in grads)
     torch.testing.assert_close(weight, attn._qkv_projection()[0], rtol=0, atol=0)
+
+
+def test_shared_fold_keeps_layers_of_other_lattices_apart():
+    """Layers of one mode and weight shape but different lattices (block sizes) are folded in
+    separate groups, each equal to the layer's own fold."""
+    from leechkit.models import fold_qkv_weights
+
+    layers = [LatticeAttention(config("rotate", lattice="leech", d_model=48)) for _ in range(2)]
+    layers.insert(1, LatticeAttention(config("rotate", lattice="e8", d_model=48)))
+    for layer, folded in zip(layers, fold_qkv_weights(layers)):
+        torch.testing.assert_close(folded[0], layer._qkv_projection()[0], rtol=0, atol=0)
