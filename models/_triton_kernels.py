@@ -127,6 +127,7 @@ and ch. 11 (Leech lattice, MOG), ch. 20 §2 (decoding Dn and E8).
 from __future__ import annotations
 
 import inspect
+import os
 
 import torch
 import triton
@@ -1048,6 +1049,8 @@ def leech_decode(
 _COLUMN0 = tl.constexpr(tuple(int(_LEECH_VEC[st, 0]) for st in range(8)))
 #: ``HC[w, k] = 4·h₂ₖ + h₂ₖ₊₁`` of the hexacode word in row w of :func:`hexacode`.
 _COUPLES = tl.constexpr(tuple(tuple(int(v) for v in row) for row in _LEECH_HC))
+#: Clamp of the packed column options (units of 2⁻¹⁰): six add up to at most 65,532 < 2¹⁶.
+_CAP = tl.constexpr(65535 // 6)
 if any(int(_LEECH_VEC[st, 1]) != int(_LEECH_VEC[st, 0]) ^ 15 for st in range(8)) or any(
     int(_LEECH_HC[4 * g + c, 0]) != g for g in range(16) for c in range(4)
 ):
@@ -1082,48 +1085,11 @@ def _swap(flip, x0, x1):
 
 
 @triton.jit
-def _column_options(g0, g1, g2, g3, m, flip):
-    # The 16 options of one column for (m, q): for each hexacode score s the costs C[s][ℓ] of the
-    # labels ℓ = t + 2ρ (t the top bit, ρ the parity of the column's multiples of 4). Vector
-    # v_t = VEC[2s + q, t] has cost F (its classes' costs) with its own parity P, and F + D (D its
-    # least flip: every flip is ≥ 0, so one flip is the cheapest parity change) with 1 − P.
-    # F, D, P come from the row pairs (0, 1) and (2, 3), indexed by the pair's bits lo + 2·hi.
-    # The columns of parity 1 are those of parity 0 with rows 1–3 complemented (VEC[2s + 1, t] =
-    # VEC[2s, t] ^ 14: same score, other parity), so q = 1 (``flip``, a runtime value) swaps the
-    # two bits' class terms of rows 1–3 and the table below is that of q = 0.
-    c00, f00, p00 = _class_terms(g0, m)
-    c01, f01, p01 = _class_terms(g0, m + 2)
-    c10, f10, p10 = _class_terms(g1, m)
-    c11, f11, p11 = _class_terms(g1, m + 2)
-    c20, f20, p20 = _class_terms(g2, m)
-    c21, f21, p21 = _class_terms(g2, m + 2)
-    c30, f30, p30 = _class_terms(g3, m)
-    c31, f31, p31 = _class_terms(g3, m + 2)
-    c10, c11 = _swap(flip, c10, c11)
-    f10, f11 = _swap(flip, f10, f11)
-    p10, p11 = _swap(flip, p10, p11)
-    c20, c21 = _swap(flip, c20, c21)
-    f20, f21 = _swap(flip, f20, f21)
-    p20, p21 = _swap(flip, p20, p21)
-    c30, c31 = _swap(flip, c30, c31)
-    f30, f31 = _swap(flip, f30, f31)
-    p30, p31 = _swap(flip, p30, p31)
-    fa = (c00 + c10, c01 + c10, c00 + c11, c01 + c11)
-    fb = (c20 + c30, c21 + c30, c20 + c31, c21 + c31)
-    da = (tl.minimum(f00, f10), tl.minimum(f01, f10), tl.minimum(f00, f11), tl.minimum(f01, f11))
-    db = (tl.minimum(f20, f30), tl.minimum(f21, f30), tl.minimum(f20, f31), tl.minimum(f21, f31))
-    pa = (p00 ^ p10, p01 ^ p10, p00 ^ p11, p01 ^ p11)
-    pb = (p20 ^ p30, p21 ^ p30, p20 ^ p31, p21 ^ p31)
-    out = ()
-    for s in tl.static_range(4):
-        # (locals assigned in a static loop become tensors: the constant column stays inline)
-        out = out + (_score_options(fa, fb, da, db, pa, pb, _COLUMN0[2 * s]),)
-    return out
-
-
-@triton.jit
 def _score_options(fa, fb, da, db, pa, pb, V0: tl.constexpr):
-    # C[ℓ] for ℓ = t + 2ρ of the score whose column with top bit 0 is V0 (top bit 1: V0 ^ 15).
+    # C[ℓ] for ℓ = t + 2ρ of the score whose column with top bit 0 is V0 (top bit 1: V0 ^ 15):
+    # vector v_t has cost F (its classes' costs) with its own parity P, and F + D (D its least
+    # flip: every flip is ≥ 0, so one flip is the cheapest parity change) with 1 − P. F, D, P
+    # come from the row pairs (0, 1) and (2, 3), indexed by the pair's bits lo + 2·hi.
     f0 = fa[V0 & 3] + fb[V0 >> 2]
     f1 = fa[(V0 ^ 15) & 3] + fb[(V0 ^ 15) >> 2]
     e0 = f0 + tl.minimum(da[V0 & 3], db[V0 >> 2])
@@ -1133,45 +1099,154 @@ def _score_options(fa, fb, da, db, pa, pb, V0: tl.constexpr):
     return tl.where(r0, e0, f0), tl.where(r1, e1, f1), tl.where(r0, f0, e0), tl.where(r1, f1, e1)
 
 
-@triton.jit
-def _xor_min(a, b):
-    # Min-plus convolution over the labels Z₂² (XOR): out[L] = min over ℓ of a[ℓ] + b[ℓ ⊕ L],
-    # the best pair of options of two column groups whose labels add up to L (16 + 12 operations).
-    return (
-        tl.minimum(tl.minimum(a[0] + b[0], a[1] + b[1]), tl.minimum(a[2] + b[2], a[3] + b[3])),
-        tl.minimum(tl.minimum(a[0] + b[1], a[1] + b[0]), tl.minimum(a[2] + b[3], a[3] + b[2])),
-        tl.minimum(tl.minimum(a[0] + b[2], a[1] + b[3]), tl.minimum(a[2] + b[0], a[3] + b[1])),
-        tl.minimum(tl.minimum(a[0] + b[3], a[1] + b[2]), tl.minimum(a[2] + b[1], a[3] + b[0])),
-    )
+# Packed arithmetic of the search: two unsigned 16-bit halves per 32-bit register, the low half
+# for the parity q = 0, the high half for q = 1. On the GPU (PTX) these are Hopper's packed
+# instructions: ptxas fuses add.u16x2 + min.u16x2 into VIADDMNMX.U16x2 (one instruction for two
+# additions and two minima) and two min.u16x2 into VIMNMX3.U16x2. The other branch is the same
+# arithmetic on whole registers, for Triton's interpreter (which runs no PTX).
 
 
 @triton.jit
-def _target_sum(p0, r):
-    # min over L of p0[L] + r[L]: the candidate's best labels adding up to 0.
-    return tl.minimum(tl.minimum(p0[0] + r[0], p0[1] + r[1]), tl.minimum(p0[2] + r[2], p0[3] + r[3]))
+def _vmin(a, b, PTX: tl.constexpr):
+    if PTX:
+        return tl.inline_asm_elementwise("min.u16x2 $0, $1, $2;", "=r,r,r", [a, b], tl.uint32, True, 1)
+    else:
+        return tl.minimum(a & 0xFFFF, b & 0xFFFF) | (tl.minimum(a >> 16, b >> 16) << 16)
 
 
 @triton.jit
-def _relabel(c, t1, t2):
-    # C'[ℓ] = C[ℓ ⊕ T] for the four scores of a column, T = t1 + 2·t2 (runtime bits): with column
-    # 0's labels shifted by the target, the labels of a candidate must add up to 0.
+def _vmax(a, b, PTX: tl.constexpr):
+    if PTX:
+        return tl.inline_asm_elementwise("max.u16x2 $0, $1, $2;", "=r,r,r", [a, b], tl.uint32, True, 1)
+    else:
+        return tl.maximum(a & 0xFFFF, b & 0xFFFF) | (tl.maximum(a >> 16, b >> 16) << 16)
+
+
+@triton.jit
+def _vadd(a, b, PTX: tl.constexpr):
+    # Halves add modulo 2¹⁶ (the search's sums never wrap; the negation of _rebase does).
+    if PTX:
+        return tl.inline_asm_elementwise("add.u16x2 $0, $1, $2;", "=r,r,r", [a, b], tl.uint32, True, 1)
+    else:
+        return ((a + b) & 0xFFFF) | (((a >> 16) + (b >> 16)) << 16)
+
+
+@triton.jit
+def _vaddmin(a, b, c, PTX: tl.constexpr):
+    # min(a + b, c) per half.
+    return _vmin(_vadd(a, b, PTX), c, PTX)
+
+
+@triton.jit
+def _fix(x):
+    # round(1024·x) for 0 ≤ x ≤ 32, exactly rounded to nearest: in x·1024 + 1.5·2²³ (one fused
+    # rounding, ulp 1) the integer sits in the low 22 bits of the float's bit pattern.
+    return tl.fma(x, 1024.0, 12582912.0).to(tl.uint32, bitcast=True)
+
+
+@triton.jit
+def _pack(lo, hi, PTX: tl.constexpr):
+    # The low 16 bits of lo and of hi in one register (hi in the high half).
+    if PTX:
+        return tl.inline_asm_elementwise("prmt.b32 $0, $1, $2, 0x5410;", "=r,r,r", [lo, hi], tl.uint32, True, 1)
+    else:
+        return (lo & 0xFFFF) | (hi << 16)
+
+
+@triton.jit
+def _packed_column(g0, g1, g2, g3, m, RELABEL: tl.constexpr, PTX: tl.constexpr):
+    # The 16 options of one column for both parities q at once, packed: per hexacode score s the
+    # costs C[s][ℓ] of the labels ℓ = t + 2ρ (t the top bit, ρ the parity of the column's
+    # multiples of 4) in units of 2⁻¹⁰, q = 0 in the low half, q = 1 in the high half, minus the
+    # column's least option (per half, returned beside them) and clamped at _CAP. The columns of
+    # parity 1 are those of parity 0 with rows 1–3 complemented (VEC[2s + 1, t] = VEC[2s, t] ^
+    # 14), so q = 1 takes the other class of rows 1–3: a fixed permutation of the pair tables.
+    # RELABEL (column 0): the labels shifted by the target q + 2m, C'[ℓ] = C[ℓ ⊕ (q + 2m)], so
+    # that a candidate's labels must add up to 0; q is fixed per half, m swaps at run time.
+    c00, f00, p00 = _class_terms(g0, m)
+    c01, f01, p01 = _class_terms(g0, m + 2)
+    c10, f10, p10 = _class_terms(g1, m)
+    c11, f11, p11 = _class_terms(g1, m + 2)
+    c20, f20, p20 = _class_terms(g2, m)
+    c21, f21, p21 = _class_terms(g2, m + 2)
+    c30, f30, p30 = _class_terms(g3, m)
+    c31, f31, p31 = _class_terms(g3, m + 2)
+    fa = (c00 + c10, c01 + c10, c00 + c11, c01 + c11)
+    fb = (c20 + c30, c21 + c30, c20 + c31, c21 + c31)
+    da = (tl.minimum(f00, f10), tl.minimum(f01, f10), tl.minimum(f00, f11), tl.minimum(f01, f11))
+    db = (tl.minimum(f20, f30), tl.minimum(f21, f30), tl.minimum(f20, f31), tl.minimum(f21, f31))
+    pa = (p00 ^ p10, p01 ^ p10, p00 ^ p11, p01 ^ p11)
+    pb = (p20 ^ p30, p21 ^ p30, p20 ^ p31, p21 ^ p31)
+    # q = 1: pair index lo + 2·hi with row 1's bit flipped (pair (0, 1)), both bits (pair (2, 3))
+    fa1 = (fa[2], fa[3], fa[0], fa[1])
+    da1 = (da[2], da[3], da[0], da[1])
+    pa1 = (pa[2], pa[3], pa[0], pa[1])
+    fb1 = (fb[3], fb[2], fb[1], fb[0])
+    db1 = (db[3], db[2], db[1], db[0])
+    pb1 = (pb[3], pb[2], pb[1], pb[0])
+    opts = ()
+    low = tl.full(g0.shape, 0xFFFFFFFF, tl.uint32)
+    for s in tl.static_range(4):
+        ev = _score_options(fa, fb, da, db, pa, pb, _COLUMN0[2 * s])
+        od = _score_options(fa1, fb1, da1, db1, pa1, pb1, _COLUMN0[2 * s])
+        if RELABEL:
+            od = (od[1], od[0], od[3], od[2])  # q = 1: ℓ ⊕ 1
+        x = ()
+        for label in tl.static_range(4):
+            x = x + (_pack(_fix(ev[label]), _fix(od[label]), PTX),)
+        if RELABEL:
+            flip = m != 0  # ℓ ⊕ 2 in both halves
+            x0, x2 = _swap(flip, x[0], x[2])
+            x1, x3 = _swap(flip, x[1], x[3])
+            x = (x0, x1, x2, x3)
+        low = _vmin(_vmin(low, x[0], PTX), _vmin(x[1], _vmin(x[2], x[3], PTX), PTX), PTX)
+        opts = opts + (x,)
+    # Options relative to the least (≥ 0; one offset per column and half, the same for every
+    # candidate of the half), clamped so that six of them add up without wrapping. A clamped
+    # value is below the true one, so every candidate value stays a lower bound, and one below
+    # _CAP is exact.
+    neg = _vadd(~low, tl.full(low.shape, 0x00010001, tl.uint32), PTX)
+    cap = tl.full(low.shape, _CAP * 0x00010001, tl.uint32)
     out = ()
     for s in tl.static_range(4):
-        x0, x1 = _swap(t1, c[s][0], c[s][1])
-        x2, x3 = _swap(t1, c[s][2], c[s][3])
-        x0, x2 = _swap(t2, x0, x2)
-        x1, x3 = _swap(t2, x1, x3)
-        out = out + ((x0, x1, x2, x3),)
+        y = ()
+        for label in tl.static_range(4):
+            y = y + (_vaddmin(opts[s][label], neg, cap, PTX),)
+        out = out + (y,)
+    return out, low
+
+
+@triton.jit
+def _vxor_min(a, b, PTX: tl.constexpr):
+    # Min-plus convolution over the labels Z₂² (XOR), per half: out[L] = min over ℓ of
+    # a[ℓ] + b[ℓ ⊕ L], the best pair of options of two column groups whose labels add up to L
+    # (four fused add-minimum instructions per label for both halves).
+    out = ()
+    for L in tl.static_range(4):
+        t = a[0] + b[L]  # a whole-register addition: no half wraps, and ptxas may issue it as IMAD
+        t = _vaddmin(a[1], b[1 ^ L], t, PTX)
+        t = _vaddmin(a[2], b[2 ^ L], t, PTX)
+        t = _vaddmin(a[3], b[3 ^ L], t, PTX)
+        out = out + (t,)
     return out
 
 
 @triton.jit
-def _couple_table(ca, cb):
+def _vtarget(p0, r, PTX: tl.constexpr):
+    # min over L of p0[L] + r[L]: the candidate's best labels adding up to 0.
+    t = p0[0] + r[0]
+    t = _vaddmin(p0[1], r[1], t, PTX)
+    t = _vaddmin(p0[2], r[2], t, PTX)
+    return _vaddmin(p0[3], r[3], t, PTX)
+
+
+@triton.jit
+def _vcouple_table(ca, cb, PTX: tl.constexpr):
     # P[4a + c][L]: the best options of the couple's two columns with scores (a, c), labels ⊕ = L.
     out = ()
     for a in tl.static_range(4):
         for c in tl.static_range(4):
-            out = out + (_xor_min(ca[a], cb[c]),)
+            out = out + (_vxor_min(ca[a], cb[c], PTX),)
     return out
 
 
@@ -1208,6 +1283,7 @@ def _leech_hexacode_kernel(
     second_ptr,
     ERROR: tl.constexpr,
     FUSED: tl.constexpr,
+    PTX: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
     # One thread decodes one row, every quantity in registers (tuples unrolled at compile time).
@@ -1227,33 +1303,61 @@ def _leech_hexacode_kernel(
         gs = gs + (gi.to(tl.float32),)  # the search's arithmetic (DECODE_HEXACODE_ERROR)
 
     inf = float("inf")
-    top = tl.zeros_like(gs[0]) + inf
-    second = tl.zeros_like(gs[0]) + inf
+    # The 256 candidates c = 128m + 64q + w (w the row of the hexacode word), each with its least
+    # cost over the 4⁶ label choices whose sum is the target q + 2m (Σt ≡ q, Σρ ≡ m): couples
+    # (columns 2k, 2k + 1) by one convolution per score pair, then per word
+    # min over L of P₀[u₀][L] + (P₁[u₁] ⊛ P₂[u₂])[L], for both q at once in the two halves
+    # (fixed point, units of 2⁻¹⁰, relative to the columns' least options). A runtime loop over
+    # m: one copy of its body keeps the compile time in minutes.
+    best = tl.full((BLOCK,), 1 << 30, tl.int32)
+    second = tl.full((BLOCK,), 1 << 30, tl.int32)
     arg = tl.zeros((BLOCK,), dtype=tl.int32)
-    # The 256 candidates c = 128m + 64q + w (w the row of the hexacode word), each with its exact
-    # least cost over the 4⁶ label choices whose sum is the target q + 2m (Σt ≡ q, Σρ ≡ m):
-    # couples (columns 2k, 2k + 1) by one convolution per score pair, then per word
-    # min over L of P₀[u₀][L] + (P₁[u₁] ⊛ P₂[u₂])[target ⊕ L].
-    # A runtime loop over (m, q): one copy of its body keeps the compile time in minutes.
-    for mq in range(4):
-        m = mq >> 1
-        flip = (mq & 1) != 0
-        c2 = _column_options(gs[8], gs[9], gs[10], gs[11], m, flip)
-        c3 = _column_options(gs[12], gs[13], gs[14], gs[15], m, flip)
-        p1 = _couple_table(c2, c3)
-        c4 = _column_options(gs[16], gs[17], gs[18], gs[19], m, flip)
-        c5 = _column_options(gs[20], gs[21], gs[22], gs[23], m, flip)
-        p2 = _couple_table(c4, c5)
-        c0 = _relabel(_column_options(gs[0], gs[1], gs[2], gs[3], m, flip), flip, m != 0)
-        c1 = _column_options(gs[4], gs[5], gs[6], gs[7], m, flip)
+    for m in range(2):
+        c2, o2 = _packed_column(gs[8], gs[9], gs[10], gs[11], m, False, PTX)
+        c3, o3 = _packed_column(gs[12], gs[13], gs[14], gs[15], m, False, PTX)
+        p1 = _vcouple_table(c2, c3, PTX)
+        c4, o4 = _packed_column(gs[16], gs[17], gs[18], gs[19], m, False, PTX)
+        c5, o5 = _packed_column(gs[20], gs[21], gs[22], gs[23], m, False, PTX)
+        p2 = _vcouple_table(c4, c5, PTX)
+        c0, o0 = _packed_column(gs[0], gs[1], gs[2], gs[3], m, True, PTX)
+        c1, o1 = _packed_column(gs[4], gs[5], gs[6], gs[7], m, False, PTX)
+        # per half: the least value, its word, and the least value of the other words
+        top = tl.full((BLOCK,), 0xFFFFFFFF, tl.uint32)
+        runner = tl.full((BLOCK,), 0xFFFFFFFF, tl.uint32)
+        w_lo = tl.zeros((BLOCK,), dtype=tl.int32)
+        w_hi = tl.zeros((BLOCK,), dtype=tl.int32)
         for g in tl.static_range(16):
-            p0 = _xor_min(c0[g >> 2], c1[g & 3])
+            p0 = _vxor_min(c0[g >> 2], c1[g & 3], PTX)
             for cc in tl.static_range(4):
                 # word w = 4g + cc (kept inline: locals assigned in a static loop become tensors)
-                v = _target_sum(p0, _xor_min(p1[_COUPLES[4 * g + cc][1]], p2[_COUPLES[4 * g + cc][2]]))
-                arg = tl.where(v < top, 64 * mq + 4 * g + cc, arg)
-                second = tl.minimum(second, tl.maximum(top, v))
-                top = tl.minimum(top, v)
+                r = _vxor_min(p1[_COUPLES[4 * g + cc][1]], p2[_COUPLES[4 * g + cc][2]], PTX)
+                v = _vtarget(p0, r, PTX)
+                low = _vmin(top, v, PTX)
+                moved = top ^ low  # the halves where v is strictly below the least so far
+                w_lo = tl.where((moved & 0xFFFF) != 0, 4 * g + cc, w_lo)
+                w_hi = tl.where((moved >> 16) != 0, 4 * g + cc, w_hi)
+                runner = _vmin(runner, _vmax(top, v, PTX), PTX)
+                top = low
+        # Back to whole values: each half's least and runner-up plus its columns' offsets,
+        # merged into the best and second best of all candidates so far (q = 0 before q = 1).
+        for h in tl.static_range(2):
+            offset = (
+                ((o0 >> (16 * h)) & 0xFFFF) + ((o1 >> (16 * h)) & 0xFFFF) + ((o2 >> (16 * h)) & 0xFFFF)
+                + ((o3 >> (16 * h)) & 0xFFFF) + ((o4 >> (16 * h)) & 0xFFFF) + ((o5 >> (16 * h)) & 0xFFFF)
+            ).to(tl.int32)  # fmt: skip
+            t_h = ((top >> (16 * h)) & 0xFFFF).to(tl.int32) + offset
+            r_h = ((runner >> (16 * h)) & 0xFFFF).to(tl.int32) + offset
+            if h == 1:
+                word = w_hi
+            else:
+                word = w_lo
+            second = tl.minimum(tl.minimum(second, r_h), tl.maximum(best, t_h))
+            arg = tl.where(t_h < best, 128 * m + 64 * h + word, arg)
+            best = tl.minimum(best, t_h)
+    # A lower bound of every other candidate's float32 value: each of its six column options
+    # was rounded to the nearest unit (≤ ½ off) or clamped lower.
+    second = (second - 3).to(tl.float32) * (1.0 / 1024.0)
+    zero = tl.zeros_like(gs[0])
 
     # The winner's six column states (the CPU decoder's, with runtime m, q, w): best option,
     # its label and the extra cost pen_e ≥ 0 of the label change e (1: t, 2: ρ, 3: both).
@@ -1266,10 +1370,10 @@ def _leech_hexacode_kernel(
     for j in tl.static_range(6):
         s = tl.load(hex_ptr + ww * 6 + j, mask=live, other=0)
         v0 = tl.load(vec_ptr + 2 * s + qw, mask=live, other=0)
-        f0 = tl.zeros_like(top)
-        f1 = tl.zeros_like(top)
-        d0 = tl.zeros_like(top) + inf
-        d1 = tl.zeros_like(top) + inf
+        f0 = zero
+        f1 = zero
+        d0 = zero + inf
+        d1 = zero + inf
         r0 = tl.zeros((BLOCK,), dtype=tl.int1)
         r1 = tl.zeros((BLOCK,), dtype=tl.int1)
         for r in tl.static_range(4):
@@ -1299,18 +1403,18 @@ def _leech_hexacode_kernel(
     # best and second-best column of each).
     la = tl.where(err == 1, 2, 1)
     lb = tl.where(err == 3, 2, 3)
-    one = tl.zeros_like(top) + inf
+    one = zero + inf
     jone = tl.zeros((BLOCK,), dtype=tl.int32)
-    a1 = tl.zeros_like(top) + inf
-    a2 = tl.zeros_like(top) + inf
-    b1 = tl.zeros_like(top) + inf
-    b2 = tl.zeros_like(top) + inf
+    a1 = zero + inf
+    a2 = zero + inf
+    b1 = zero + inf
+    b2 = zero + inf
     ja1 = jone
     ja2 = jone
     jb1 = jone
     jb2 = jone
-    mp1 = tl.zeros_like(top) + inf
-    mp2 = tl.zeros_like(top) + inf
+    mp1 = zero + inf
+    mp2 = zero + inf
     for j in tl.static_range(6):
         st = states[j]
         pe = _pick(st[2], st[3], st[4], err)
@@ -1335,8 +1439,8 @@ def _leech_hexacode_kernel(
     # elsewhere, another pair (a, b) in two columns, or ≥ 3 changes, which cost at least the
     # cheapest set plus two more changes in further columns (≥ the two least mpen); for e = 0 every
     # nonempty set has ≥ 2 changes in distinct columns.
-    cost = tl.zeros_like(top)
-    alt = tl.zeros_like(top) + inf
+    cost = zero
+    alt = zero + inf
     for j in tl.static_range(6):
         st = states[j]
         cost += tl.where(moves[j] == 0, 0.0, _pick(st[2], st[3], st[4], moves[j]))
@@ -1363,8 +1467,8 @@ def _leech_hexacode_kernel(
         tmask = tmask | ((label & 1) << j)
         v = tl.where((label & 1) != 0, st[6] ^ 15, st[6])
         r_flip = tl.zeros((BLOCK,), dtype=tl.int32)
-        fl1 = tl.zeros_like(top) + inf
-        fl2 = tl.zeros_like(top) + inf
+        fl1 = zero + inf
+        fl2 = zero + inf
         free = tl.zeros((BLOCK,), dtype=tl.int1)
         bits = ()
         pars = ()
@@ -1411,6 +1515,12 @@ def _leech_hexacode_kernel(
 DECODE_HEXACODE_ERROR = 2.0**-11
 
 
+def _ptx() -> bool:
+    """Whether the kernels run as PTX (on a GPU), not in Triton's interpreter, which runs the
+    packed arithmetic's plain-Triton branch instead of inline PTX."""
+    return os.environ.get("TRITON_INTERPRET", "0").lower() not in ("1", "true", "on", "yes")
+
+
 def _hexacode_launch(x, tables, out, ok, win, best, second, fused, block, num_warps, max_registers=None):
     hex_words, column0, word_ids, root8 = tables
     if max_registers is not None and not 16 <= max_registers <= 255:
@@ -1428,7 +1538,7 @@ def _hexacode_launch(x, tables, out, ok, win, best, second, fused, block, num_wa
     cap = {} if max_registers is None else {"maxnreg": max_registers}
     _leech_hexacode_kernel[(triton.cdiv(n, block),)](
         x, n, root8, hex_words, column0, word_ids, out, ok, win, best, second,
-        ERROR=DECODE_HEXACODE_ERROR, FUSED=fused, BLOCK=block, num_warps=num_warps, **cap,
+        ERROR=DECODE_HEXACODE_ERROR, FUSED=fused, PTX=_ptx(), BLOCK=block, num_warps=num_warps, **cap,
     )  # fmt: skip
 
 
@@ -1609,8 +1719,9 @@ def launch_signatures() -> list[tuple[triton.runtime.JITFunction, dict[str, str]
         hexa = {
             "x_ptr": f"*{dt}", "n_rows": "i32", "root8_ptr": "*fp64", "hex_ptr": "*i32", "vec_ptr": "*i32",
             "id_ptr": "*i32", "out_ptr": f"*{dt}", "ok_ptr": "*i8", "win_ptr": "*i8", "best_ptr": "*i8",
-            "second_ptr": "*i8", "ERROR": "constexpr", "FUSED": "constexpr", "BLOCK": "constexpr",
+            "second_ptr": "*i8", "ERROR": "constexpr", "FUSED": "constexpr", "PTX": "constexpr",
+            "BLOCK": "constexpr",
         }  # fmt: skip
-        constants = {"ERROR": DECODE_HEXACODE_ERROR, "FUSED": True, "BLOCK": hex_block}
+        constants = {"ERROR": DECODE_HEXACODE_ERROR, "FUSED": True, "PTX": True, "BLOCK": hex_block}
         out.append((_leech_hexacode_kernel, hexa, constants, hex_warps))
     return out
