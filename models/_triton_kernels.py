@@ -127,6 +127,7 @@ and ch. 11 (Leech lattice, MOG), ch. 20 §2 (decoding Dn and E8).
 from __future__ import annotations
 
 import inspect
+import math
 import os
 
 import torch
@@ -140,6 +141,7 @@ from leechkit.lattice.lattices.leech import SHAPE_OFFSETS
 __all__ = [
     "DECODE_HEXACODE_ERROR",
     "DECODE_SCORE_ERROR",
+    "MAX_LAUNCH_ROWS",
     "e8_decode",
     "launch_signatures",
     "leech_decode",
@@ -149,7 +151,11 @@ __all__ = [
 ]
 
 #: Rows per kernel launch at most, so that 32-bit element offsets (row · 24) cannot overflow.
-_MAX_LAUNCH_ROWS = 1 << 26
+MAX_LAUNCH_ROWS = 1 << 26
+#: |y| = |√8·x| from which the hexacode decoder certifies no row: fl(√8)·2⁵⁰, the image of the
+#: callers' limit |x| < 2⁵⁰ (y = fl(fl(√8)·x) is monotone in |x|, so no row below that limit is
+#: refused a certificate by this test unless its |y| rounds up to the bound itself).
+_Y_LIMIT = math.sqrt(8.0) * 2.0**50
 #: Launch of the (memory-bound) E8 decoder: points per program and warps.
 _E8_BLOCK = 128
 _E8_WARPS = 4
@@ -785,8 +791,8 @@ def leech_search(
         raise TypeError(f"x must be float32 or float64, got {x.dtype}")
     if x.ndim != 2 or x.shape[1] != 24:
         raise ValueError(f"x must have shape (N, 24), got {tuple(x.shape)}")
-    if x.shape[0] > _MAX_LAUNCH_ROWS:
-        raise ValueError(f"at most {_MAX_LAUNCH_ROWS} rows per call (32-bit offsets), got {x.shape[0]}")
+    if x.shape[0] > MAX_LAUNCH_ROWS:
+        raise ValueError(f"at most {MAX_LAUNCH_ROWS} rows per call (32-bit offsets), got {x.shape[0]}")
     n = x.shape[0]
     xt = x.t().contiguous()
     idx = torch.empty(n, dtype=torch.int32, device=x.device)
@@ -1016,8 +1022,8 @@ def leech_decode(
         raise ValueError(f"block must be at least 2 * num_warps, got block {block}, num_warps {num_warps}")
     y = y.contiguous()
     n = y.shape[0]
-    if n > _MAX_LAUNCH_ROWS:
-        raise ValueError(f"at most {_MAX_LAUNCH_ROWS} rows per call (32-bit offsets), got {n}")
+    if n > MAX_LAUNCH_ROWS:
+        raise ValueError(f"at most {MAX_LAUNCH_ROWS} rows per call (32-bit offsets), got {n}")
     q = torch.empty_like(y)
     ok = torch.empty(n, dtype=torch.int8, device=y.device)
     win = torch.empty(n, dtype=torch.int32, device=y.device)
@@ -1148,7 +1154,8 @@ def _fix(x):
 def _pack(lo, hi, PTX: tl.constexpr):
     # The low 16 bits of lo and of hi in one register (hi in the high half).
     if PTX:
-        return tl.inline_asm_elementwise("prmt.b32 $0, $1, $2, 0x5410;", "=r,r,r", [lo, hi], tl.uint32, True, 1)
+        asm = "prmt.b32 $0, $1, $2, 0x5410;"
+        return tl.inline_asm_elementwise(asm, "=r,r,r", [lo, hi], tl.uint32, True, 1)
     else:
         return (lo & 0xFFFF) | (hi << 16)
 
@@ -1284,6 +1291,7 @@ def _leech_hexacode_kernel(
     ERROR: tl.constexpr,
     FUSED: tl.constexpr,
     PTX: tl.constexpr,
+    Y_LIMIT: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
     # One thread decodes one row, every quantity in registers (tuples unrolled at compile time).
@@ -1501,7 +1509,10 @@ def _leech_hexacode_kernel(
     # winner's (≥ dist + gap); the margin covers the rounding (DECODE_HEXACODE_ERROR).
     runner = tl.minimum(second.to(tl.float64), dist + gap.to(tl.float64))
     margin = 2.0**-40 * (64.0 + ymax) + ERROR
-    tl.store(ok_ptr + rows, (runner - dist > margin).to(tl.int8), mask=live)
+    # No row with |x| ≥ 2⁵⁰ (|y| ≥ 2⁵⁰·√8) is certified, nor one with a NaN or an infinite entry
+    # (its distance is NaN): the caller finds them among the open rows, with no validation pass.
+    sure = (runner - dist > margin) & (ymax < Y_LIMIT)
+    tl.store(ok_ptr + rows, sure.to(tl.int8), mask=live)
     if not FUSED:
         word = tl.load(id_ptr + (qw * 64 + ww) * 64 + tmask, mask=live, other=0)
         tl.store(win_ptr + rows, mw * 4096 + word, mask=live)
@@ -1530,15 +1541,16 @@ def _hexacode_launch(x, tables, out, ok, win, best, second, fused, block, num_wa
         # program leaves threads idle, a larger one doubles every thread's registers.
         raise ValueError(f"block must be a power of two ≥ 32 * num_warps, got {block}, num_warps {num_warps}")
     n = x.shape[0]
-    if n > _MAX_LAUNCH_ROWS:
-        raise ValueError(f"at most {_MAX_LAUNCH_ROWS} rows per call (32-bit offsets), got {n}")
+    if n > MAX_LAUNCH_ROWS:
+        raise ValueError(f"at most {MAX_LAUNCH_ROWS} rows per call (32-bit offsets), got {n}")
     if n == 0:
         return
     # A register cap trades spills for occupancy (two programs per SM at 255 registers).
     cap = {} if max_registers is None else {"maxnreg": max_registers}
     _leech_hexacode_kernel[(triton.cdiv(n, block),)](
         x, n, root8, hex_words, column0, word_ids, out, ok, win, best, second,
-        ERROR=DECODE_HEXACODE_ERROR, FUSED=fused, PTX=_ptx(), BLOCK=block, num_warps=num_warps, **cap,
+        ERROR=DECODE_HEXACODE_ERROR, FUSED=fused, PTX=_ptx(), Y_LIMIT=_Y_LIMIT, BLOCK=block,
+        num_warps=num_warps, **cap,
     )  # fmt: skip
 
 
@@ -1663,8 +1675,8 @@ def e8_decode(x: torch.Tensor, near_tie: float) -> tuple[torch.Tensor, torch.Ten
     out = torch.empty_like(x)
     tie = torch.empty(x.shape[0], dtype=torch.bool, device=x.device)
     # The kernel's element offsets are 32-bit: launches of at most 2²⁶ rows (2²⁹ elements).
-    for start in range(0, x.shape[0], _MAX_LAUNCH_ROWS):
-        part = slice(start, start + _MAX_LAUNCH_ROWS)
+    for start in range(0, x.shape[0], MAX_LAUNCH_ROWS):
+        part = slice(start, start + MAX_LAUNCH_ROWS)
         n = x[part].shape[0]
         _e8_decode_kernel[(triton.cdiv(n, _E8_BLOCK),)](
             x[part], out[part], tie[part], n, near_tie, BLOCK=_E8_BLOCK, num_warps=_E8_WARPS
@@ -1720,8 +1732,9 @@ def launch_signatures() -> list[tuple[triton.runtime.JITFunction, dict[str, str]
             "x_ptr": f"*{dt}", "n_rows": "i32", "root8_ptr": "*fp64", "hex_ptr": "*i32", "vec_ptr": "*i32",
             "id_ptr": "*i32", "out_ptr": f"*{dt}", "ok_ptr": "*i8", "win_ptr": "*i8", "best_ptr": "*i8",
             "second_ptr": "*i8", "ERROR": "constexpr", "FUSED": "constexpr", "PTX": "constexpr",
-            "BLOCK": "constexpr",
+            "Y_LIMIT": "constexpr", "BLOCK": "constexpr",
         }  # fmt: skip
-        constants = {"ERROR": DECODE_HEXACODE_ERROR, "FUSED": True, "PTX": True, "BLOCK": hex_block}
+        constants = {"ERROR": DECODE_HEXACODE_ERROR, "FUSED": True, "PTX": True, "Y_LIMIT": _Y_LIMIT,
+                     "BLOCK": hex_block}  # fmt: skip
         out.append((_leech_hexacode_kernel, hexa, constants, hex_warps))
     return out

@@ -511,17 +511,26 @@ def decode(x: torch.Tensor, lattice: str = "leech") -> torch.Tensor:
     if lattice == "e8" and _triton_ready(rows):
         # Memory-bound: the kernel flags bad rows itself instead of a validation pass.
         return _e8_decode_device(rows).to(x.dtype).reshape(x.shape)
-    peak = rows.abs().amax()
-    if not bool(torch.isfinite(peak)):
-        raise ValueError("x contains NaN or infinite entries")
-    if float(peak) >= _MAX_ABS:
-        raise ValueError("x has coordinates of magnitude ≥ 2**50, beyond float64 decoding")
+    if _triton_ready(rows) and LEECH_DECODE_KERNEL == "hexacode":
+        # The kernel certifies no row with a NaN, an infinite entry or a magnitude ≥ 2⁵⁰, so
+        # such rows are found among the few it leaves open instead of by a validation pass.
+        return _leech_decode_hexacode(rows).to(x.dtype).reshape(x.shape)
+    _check_magnitudes(rows)
     if _triton_ready(rows):
         out = _leech_decode_device(rows)
     else:
         cpu = _decode_leech_numba if lattice == "leech" else _decode_e8_numba
         out = torch.from_numpy(cpu(rows.double().cpu().numpy())).to(rows.device)
     return out.to(x.dtype).reshape(x.shape)
+
+
+def _check_magnitudes(rows: torch.Tensor) -> None:
+    """ValueError for rows the exact decoders do not take: NaN/inf entries, magnitudes ≥ 2⁵⁰."""
+    peak = rows.abs().amax()
+    if not bool(torch.isfinite(peak)):
+        raise ValueError("x contains NaN or infinite entries")
+    if float(peak) >= _MAX_ABS:
+        raise ValueError("x has coordinates of magnitude ≥ 2**50, beyond float64 decoding")
 
 
 def _e8_decode_device(rows: torch.Tensor) -> torch.Tensor:
@@ -575,24 +584,28 @@ def _leech_decode_groups(rows: torch.Tensor, chunk_size: int) -> torch.Tensor:
     return out
 
 
-def _leech_decode_hexacode(rows: torch.Tensor, chunk_size: int) -> torch.Tensor:
-    """The hexacode kernel in float32 arithmetic (one pass: scaling, decoding and the division
-    by √8 are fused), then the groups kernel in float64 for the rows its margin leaves open (a
-    few 10⁻⁴ of Gaussian rows; the groups kernel compiles in seconds, where a float64 variant of
-    the hexacode kernel would take minutes on a first call), and the exact CPU decoder for the
-    rows still open (near ties, deep holes)."""
+def _leech_decode_hexacode(rows: torch.Tensor, chunk_size: int = 1 << 20) -> torch.Tensor:
+    """The hexacode kernel (one pass: scaling, decoding and the division by √8 are fused, one
+    launch for up to ``MAX_LAUNCH_ROWS`` rows), then the groups kernel in float64 for the rows
+    its margin leaves open (a few 10⁻³ of Gaussian rows; the groups kernel compiles in seconds,
+    where a float64 variant of the hexacode kernel would take minutes on a first call), and the
+    exact CPU decoder for the rows still open (near ties, deep holes). The open rows are also
+    where a NaN, an infinite entry or a magnitude ≥ 2⁵⁰ would be (ValueError): the kernel
+    certifies none of them, so the input needs no validation pass of its own."""
     t = _tables("leech", rows.device)
     kernels = _triton_kernels()
     tables = (t["hexacode_words"], t["column_vec0"], t["hexacode_ids"], t["root8"])
     pieces = []
-    for start in range(0, rows.shape[0], chunk_size):
-        x = rows[start : start + chunk_size]
+    for start in range(0, rows.shape[0], kernels.MAX_LAUNCH_ROWS):
+        x = rows[start : start + kernels.MAX_LAUNCH_ROWS]
         out, certified = kernels.leech_decode_points(x, *tables)
         unsure = torch.nonzero(~certified).flatten()
         if unsure.numel():
+            left = x[unsure]
+            _check_magnitudes(left)
             # q / √8 correctly rounded in float64, then rounded once to out's dtype: as the
             # hexacode kernel writes its points.
-            out[unsure] = _leech_decode_groups(x[unsure], chunk_size).to(out.dtype)
+            out[unsure] = _leech_decode_groups(left, chunk_size).to(out.dtype)
         pieces.append(out)
     return pieces[0] if len(pieces) == 1 else torch.cat(pieces)
 
