@@ -477,7 +477,8 @@ def decode(x: torch.Tensor, lattice: str = "leech") -> torch.Tensor:
     Triton kernels of :mod:`._triton_kernels` (E8: Conway–Sloane's two-coset rounding,
     memory-bound; Leech: by default the hexacode decoder, one thread per row, each of the
     256 (m, q, hexacode word) candidates exact by min-plus convolutions over the column labels,
-    in float32, and the groups kernel in float64 for the rows its margin leaves open; or, with
+    in packed 16-bit fixed point, and the groups kernel in float64 for the rows its margin
+    leaves open; or, with
     :data:`LEECH_DECODE_KERNEL` = "groups", the 8,192 (m, codeword) cosets as 256 groups of
     the even column complements), with rows whose decision is not certified by a margin
     decided exactly on the CPU. Without Triton a CUDA

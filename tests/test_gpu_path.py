@@ -291,6 +291,19 @@ INTERPRETED_HEXACODE = textwrap.dedent(
         check(v[i] + v[j] + 1e-9 * rng.standard_normal((16, 24)), dtype, "near points", least=0.9)
     check(rng.integers(-3, 4, (16, 24)) / np.sqrt(8), torch.float64, "integer points")
     check(rng.standard_normal((8, 24)).astype(np.float16), torch.bfloat16, "bfloat16")
+    # Rows the exact decoders refuse are never certified, and the decode chain names them.
+    bad = rng.standard_normal((4, 24))
+    bad[0, 3], bad[1, 7], bad[2, 0], bad[3, 5] = np.nan, np.inf, 2.0**50, -(2.0**50)
+    for row, message in ((0, "NaN"), (1, "NaN"), (2, "2**50"), (3, "2**50")):
+        xt = torch.as_tensor(np.concatenate([rng.standard_normal((3, 24)), bad[row : row + 1]]))
+        _, ok = K.leech_decode_points(xt, *tabs)
+        assert not ok[3] and ok[:3].all(), f"bad row {row} certified"
+        try:
+            ops._leech_decode_device(xt, kernel="hexacode")
+        except ValueError as error:
+            assert message in str(error), str(error)
+        else:
+            raise AssertionError(f"bad row {row} decoded")
 
     # The contract of leech_decode: points, certificates, pair ids and distances agree with the
     # 8,192-coset reference.
