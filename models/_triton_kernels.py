@@ -1174,8 +1174,9 @@ def _fix(x):
 def _pack(lo, hi, PTX: tl.constexpr):
     # The low 16 bits of lo and of hi in one register (hi in the high half).
     if PTX:
-        asm = "prmt.b32 $0, $1, $2, 0x5410;"
-        return tl.inline_asm_elementwise(asm, "=r,r,r", [lo, hi], tl.uint32, True, 1)
+        return tl.inline_asm_elementwise(
+            "prmt.b32 $0, $1, $2, 0x5410;", "=r,r,r", [lo, hi], tl.uint32, True, 1
+        )
     else:
         return (lo & 0xFFFF) | (hi << 16)
 
