@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import weakref
 from collections.abc import Sequence
 
 import torch
@@ -144,8 +145,9 @@ class LatticeAttention(nn.Module):
             self.register_buffer("row_kernels", torch.stack(rows), persistent=False)
         if self.mode == "conway":
             blocks = d // self.block
-            frozen = torch.cat([torch.block_diag(*[self.kernel.T] * blocks),
-                                torch.block_diag(*[self.key_kernel.T] * blocks)])
+            frozen = torch.cat(
+                [torch.block_diag(*[self.kernel.T] * blocks), torch.block_diag(*[self.key_kernel.T] * blocks)]
+            )
             self.register_buffer("frozen_qk_weight", frozen, persistent=False)
             self.register_buffer("frozen_qk_bias", frozen.new_zeros(2 * d), persistent=False)
         if self.mode == "e8_bias":
@@ -232,8 +234,9 @@ class LatticeAttention(nn.Module):
           autograd node with a written-out backward (:class:`_DirectionFold`).
 
         The step of a small model is paced by the host's operator launches, so each fold is
-        written with as few operators as its math allows (one for rotate, three for e8_bias,
-        each way), and :func:`fold_qkv_weights` folds the layers of a model in one go.
+        written with as few operators as its math allows (one batched product for rotate,
+        three for e8_bias, each way, with the frozen operands stacked once), and
+        :func:`fold_qkv_weights` folds the layers of a model in one go.
         """
         if self.mode == "conway":
             bias = None if self.value.bias is None else torch.cat([self.frozen_qk_bias, self.value.bias])
@@ -310,8 +313,8 @@ def fold_qkv_weights(layers: Sequence[LatticeAttention]) -> list[FoldedQKV | Non
     A ``"rotate"`` or ``"e8_bias"`` layer folds its lattice map into its ``qkv`` weight at every
     call (:meth:`LatticeAttention._qkv_projection`), a few launches per layer; a model's step
     is paced by those launches while it is small, so the layers of one mode and shape are
-    stacked and folded by the same batched products (rotate one product, e8_bias three, each
-    way, for the whole group). The result equals each layer's own fold.
+    folded by the same batched products, in one autograd node for the whole group
+    (:class:`_BlockFold`, :class:`_DirectionFold`). The result equals each layer's own fold.
 
     Parameters
     ----------
@@ -339,31 +342,73 @@ def fold_qkv_weights(layers: Sequence[LatticeAttention]) -> list[FoldedQKV | Non
     return out
 
 
-def _stack(tensors: list[torch.Tensor]) -> torch.Tensor:
+def _stack(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
     # One layer: a view, no copy.
-    return tensors[0].unsqueeze(0) if len(tensors) == 1 else torch.stack(tensors)
+    return tensors[0].unsqueeze(0) if len(tensors) == 1 else torch.stack(tuple(tensors))
 
 
 def _fold_group(layers: list[LatticeAttention]) -> list[FoldedQKV]:
     """The folds of :meth:`LatticeAttention._qkv_projection` for layers of one mode and shape."""
     first = layers[0]
-    w = _stack([layer.qkv.weight for layer in layers])
-    bias = None if first.qkv.bias is None else _stack([layer.qkv.bias for layer in layers])
+    n = len(layers)
+    params = [layer.qkv.weight for layer in layers]
+    if first.qkv.bias is not None:
+        params += [layer.qkv.bias for layer in layers]
     # Folded in the parameters' dtype: under autocast F.linear casts the result, as it casts
     # a plain weight, while a fold in bfloat16 would round the kernel itself.
-    with _without_autocast(w.device.type):
+    with _without_autocast(params[0].device.type):
+        frozen = _frozen_operands(layers)
         if first.mode == "rotate":
-            blocks = _stack([layer.row_kernels for layer in layers]).flatten(0, 1)
-            w = torch.bmm(blocks, w.view(len(blocks), first.block, -1)).view(w.shape)
-            if bias is not None:
-                bias = torch.bmm(blocks, bias.view(len(blocks), first.block, 1)).view(bias.shape)
+            folded = _BlockFold.apply(*frozen, n, *params)
         else:
-            w, bias = _DirectionFold.apply(
-                w, bias, _stack([layer.head_scales for layer in layers]),
-                _stack([layer.direction_lift for layer in layers]), math.sqrt(first.head_dim),
-            )  # fmt: skip
-    biases = [None] * len(layers) if bias is None else bias.unbind(0)
-    return list(zip(w.unbind(0), biases))
+            scales = [layer.head_scales for layer in layers]
+            folded = _DirectionFold.apply(*frozen, math.sqrt(first.head_dim), n, *params, *scales)
+    biases = folded[n:] if len(folded) > n else [None] * n
+    return list(zip(folded[:n], biases))
+
+
+#: Per first layer of a fold group: the buffers its frozen operands were stacked from, their
+#: versions, and the operands (:func:`_frozen_operands`).
+_FROZEN_OPERANDS: weakref.WeakKeyDictionary[
+    LatticeAttention, tuple[tuple[torch.Tensor, ...], tuple[int, ...], tuple[torch.Tensor, ...]]
+] = weakref.WeakKeyDictionary()
+
+
+def _frozen_operands(layers: list[LatticeAttention]) -> tuple[torch.Tensor, ...]:
+    """The frozen operands of a group's fold, stacked over its layers.
+
+    ``"rotate"``: the n-row blocks (L·R/n, n, n) of the layers' ``row_kernels`` and their
+    transposes; ``"e8_bias"``: the lifts ``U`` (L, R, H), ``Uᵀ`` and ``√d Uᵀ``.
+
+    They depend on the layers' derived buffers only, so they are built once and reused while
+    those are the same tensors at the same version: a loaded state dict or a move to another
+    device or dtype registers new buffers, an in-place change bumps the version. This takes
+    the stack of the buffers and the transposes and scalings out of every step. Nothing is
+    kept while torch.compile traces (it fuses the fold anyway) or in inference mode (whose
+    tensors have no version counter).
+    """
+    first = layers[0]
+    rotate = first.mode == "rotate"
+    sources = tuple(layer.row_kernels if rotate else layer.direction_lift for layer in layers)
+    cacheable = not (torch.compiler.is_compiling() or torch.is_inference_mode_enabled()) and not any(
+        s.is_inference() for s in sources
+    )
+    versions = tuple(s._version for s in sources) if cacheable else ()
+    if cacheable and first in _FROZEN_OPERANDS:
+        built_from, built_at, operands = _FROZEN_OPERANDS[first]
+        same = len(built_from) == len(sources) and all(a is b for a, b in zip(built_from, sources))
+        if same and built_at == versions:
+            return operands
+    stacked = _stack(sources)
+    if rotate:
+        blocks = stacked.flatten(0, 1)
+        operands = (blocks, blocks.transpose(1, 2))
+    else:
+        lift_t = stacked.transpose(1, 2)
+        operands = (stacked, lift_t, lift_t * math.sqrt(first.head_dim))
+    if cacheable:
+        _FROZEN_OPERANDS[first] = (sources, versions, operands)
+    return operands
 
 
 def _without_autocast(device_type: str) -> contextlib.AbstractContextManager:
@@ -374,44 +419,88 @@ def _without_autocast(device_type: str) -> contextlib.AbstractContextManager:
         return contextlib.nullcontext()
 
 
+def _block_products(
+    blocks: torch.Tensor, tensors: Sequence[torch.Tensor], n_layers: int
+) -> tuple[torch.Tensor, ...]:
+    """``X_b ↦ B_b X_b`` for the n-row blocks ``X_b`` of the layers' weights ``tensors[:L]``
+    and biases ``tensors[L:]`` (if any) with the matching blocks ``B_b`` of ``blocks``
+    (L·R/n, n, n): a stack, one batched product and a split for each of the two."""
+    out: list[torch.Tensor] = []
+    for part in (tensors[:n_layers], tensors[n_layers:]):
+        if part:
+            x = _stack(part)
+            y = torch.bmm(blocks, x.view(len(blocks), blocks.shape[2], -1))
+            out += y.view(x.shape).unbind(0)
+    return tuple(out)
+
+
+class _BlockFold(torch.autograd.Function):
+    """The rotate fold of a stack of layers, ``W_b ↦ Kᵀ W_b`` on every n-row block, as one
+    autograd node.
+
+    Inputs: the frozen blocks (L·R/n, n, n) and their transposes (:func:`_frozen_operands`),
+    the number of layers ``L``, then the layers' weights (R, C) and their biases (R,) if any;
+    outputs the folded weights, then the folded biases. The backward of ``Kᵀ W_b`` is
+    ``K G_b``. The layers' tensors come in and leave one by one, so the stack of the weights
+    and the split of their gradients are one operator each way, where a stack outside the
+    node would take one ``select`` per layer in the backward.
+    """
+
+    @staticmethod
+    def forward(ctx, blocks, blocks_t, n_layers, *params):
+        ctx.n_layers = n_layers
+        ctx.save_for_backward(blocks_t)
+        return _block_products(blocks, params, n_layers)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        (blocks_t,) = ctx.saved_tensors
+        return None, None, None, *_block_products(blocks_t, grads, ctx.n_layers)
+
+
 class _DirectionFold(torch.autograd.Function):
     """E8-LILA's bias folded into the weights of a stack of layers as one autograd node.
 
     Forward, per layer, with the lift ``U`` (3·d_model, H), the scales ``β`` and ``α = √d``:
     ``U_β = U diag(β)``, ``P = Uᵀ W``, ``W' = W + α U_β P`` (and ``b' = b + α U_β Uᵀ b``).
     ``U diag(β) Uᵀ`` is symmetric, so the backward of an upstream gradient ``G`` is
-    ``∂W = G + α U_β (Uᵀ G)`` and ``∂β_h = α Σ_j (Uᵀ G)_hj P_hj`` (plus the bias terms): three
-    batched products each way instead of the generic graph's dozen launches per layer. The
-    inputs are stacked over the layers: ``w`` (L, R, C), ``bias`` (L, R) or None, ``scales``
-    (L, H), ``lift`` (L, R, H).
+    ``∂W = G + U_β Q`` and ``∂β_h = Σ_j Q_hj P_hj`` with ``Q = α Uᵀ G`` (plus the bias
+    terms): two batched products and one elementwise product each way instead of the generic
+    graph's dozen launches per layer. Inputs: the frozen ``U`` (L, R, H), ``Uᵀ`` and ``α Uᵀ``
+    (:func:`_frozen_operands`), ``α``, the number of layers ``L``, then the layers' weights
+    (R, C), their biases (R,) if any, and their scales (H,); outputs the folded weights, then
+    the folded biases. As in :class:`_BlockFold` the layers' tensors come in and leave one by
+    one.
     """
 
     @staticmethod
-    def forward(ctx, w, bias, scales, lift, alpha):
-        ctx.alpha = alpha
-        lifted = lift * scales[:, None, :]
-        lift_t = lift.transpose(1, 2)
+    def forward(ctx, lift, lift_t, lift_t_alpha, alpha, n_layers, *params):
+        w = _stack(params[:n_layers])
+        lifted = lift * _stack(params[-n_layers:]).unsqueeze(1)
         p = torch.bmm(lift_t, w)
-        w_eff = torch.baddbmm(w, lifted, p, alpha=alpha)
-        if bias is None:
-            ctx.save_for_backward(lifted, p, lift)
-            return w_eff, None
-        column = bias.unsqueeze(2)
-        pb = torch.bmm(lift_t, column)
-        ctx.save_for_backward(lifted, p, lift, pb)
-        return w_eff, torch.baddbmm(column, lifted, pb, alpha=alpha).squeeze(2)
+        out = list(torch.baddbmm(w, lifted, p, alpha=alpha).unbind(0))
+        saved = [lifted, lift_t_alpha, p]
+        if len(params) > 2 * n_layers:
+            column = _stack(params[n_layers:-n_layers]).unsqueeze(2)
+            pb = torch.bmm(lift_t, column)
+            out += torch.baddbmm(column, lifted, pb, alpha=alpha).squeeze(2).unbind(0)
+            saved.append(pb)
+        ctx.save_for_backward(*saved)
+        return tuple(out)
 
     @staticmethod
-    def backward(ctx, grad_w, grad_b):
-        lifted, p, lift, *pb = ctx.saved_tensors
-        alpha = ctx.alpha
-        lift_t = lift.transpose(1, 2)
-        q = torch.bmm(lift_t, grad_w)
-        grad_scales = (q * p).sum(2)
-        grad_bias = None
+    def backward(ctx, *grads):
+        lifted, lift_t_alpha, p, *pb = ctx.saved_tensors
+        n_layers = len(p)
+        g = _stack(grads[:n_layers])
+        q = torch.bmm(lift_t_alpha, g)
+        grad_w = torch.baddbmm(g, lifted, q).unbind(0)
+        grad_b: tuple[torch.Tensor, ...] = ()
         if pb:
-            column = grad_b.unsqueeze(2)
-            qb = torch.bmm(lift_t, column)
-            grad_bias = torch.baddbmm(column, lifted, qb, alpha=alpha).squeeze(2)
-            grad_scales += (qb * pb[0]).squeeze(2)
-        return torch.baddbmm(grad_w, lifted, q, alpha=alpha), grad_bias, grad_scales * alpha, None, None
+            column = _stack(grads[n_layers:]).unsqueeze(2)
+            qb = torch.bmm(lift_t_alpha, column)
+            grad_b = torch.baddbmm(column, lifted, qb).squeeze(2).unbind(0)
+            grad_scales = (q * p).sum(2, keepdim=True).addcmul_(qb, pb[0]).squeeze(2)
+        else:
+            grad_scales = (q * p).sum(2)
+        return None, None, None, None, None, *grad_w, *grad_b, *grad_scales.unbind(0)

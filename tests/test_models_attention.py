@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from leechkit.lattice import e8, leech
 from leechkit.models import LatticeAttention, LatticeTransformer, LatticeTransformerConfig
@@ -234,21 +235,94 @@ def test_written_out_fold_gradients_pass_gradcheck(bias):
     from leechkit.models.attention import _DirectionFold
 
     gen = torch.Generator().manual_seed(1)
-    w = torch.randn(2, 48, 16, generator=gen, requires_grad=True)
-    b = torch.randn(2, 48, generator=gen, requires_grad=True) if bias else None
-    tensors = lambda out: tuple(t for t in out if t is not None)  # noqa: E731
+    w = [torch.randn(48, 16, generator=gen, requires_grad=True) for _ in range(2)]
+    b = [torch.randn(48, generator=gen, requires_grad=True) for _ in range(2)] if bias else []
     lift = torch.zeros(2, 48, 2)
     lift[:, 0:8, 0], lift[:, 8:16, 1] = torch.randn(2, 8, generator=gen), torch.randn(2, 8, generator=gen)
-    scales = torch.randn(2, 2, generator=gen, requires_grad=True)
-    fold = lambda w, b, s: _DirectionFold.apply(w, b, s, lift, 2.5)  # noqa: E731
-    assert torch.autograd.gradcheck(lambda *args: tensors(fold(*args)), (w, b, scales))
-    w_eff, b_eff = fold(w, b, scales)
+    scales = [torch.randn(2, generator=gen, requires_grad=True) for _ in range(2)]
+    lift_t = lift.transpose(1, 2)
+    fold = lambda *args: _DirectionFold.apply(lift, lift_t, 2.5 * lift_t, 2.5, 2, *args)  # noqa: E731
+    assert torch.autograd.gradcheck(fold, (*w, *b, *scales))
+    folded = fold(*w, *b, *scales)
+    assert len(folded) == 2 * (1 + bias)
     for layer in range(2):
         u, beta = lift[layer], scales[layer]
         want = torch.addmm(w[layer], u * beta * 2.5, u.T @ w[layer])
-        torch.testing.assert_close(w_eff[layer], want, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(folded[layer], want, rtol=1e-12, atol=1e-12)
         if bias:
-            torch.testing.assert_close(b_eff[layer], b[layer] + (u * beta * 2.5) @ (u.T @ b[layer]))
+            want_b = b[layer] + (u * beta * 2.5) @ (u.T @ b[layer])
+            torch.testing.assert_close(folded[2 + layer], want_b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_written_out_rotate_fold_passes_gradcheck(bias):
+    """The rotate fold's autograd function (one node for a stack of layers) has the
+    finite-difference gradients and maps every n-row block W_b of each layer to K_bᵀ W_b."""
+    from leechkit.models.attention import _BlockFold
+
+    gen = torch.Generator().manual_seed(2)
+    w = [torch.randn(12, 5, generator=gen, requires_grad=True) for _ in range(2)]
+    b = [torch.randn(12, generator=gen, requires_grad=True) for _ in range(2)] if bias else []
+    blocks = torch.randn(6, 4, 4, generator=gen)  # 2 layers of 12 rows, blocks of 4 rows
+    fold = lambda *args: _BlockFold.apply(blocks, blocks.transpose(1, 2), 2, *args)  # noqa: E731
+    assert torch.autograd.gradcheck(fold, (*w, *b))
+    folded = fold(*w, *b)
+    assert len(folded) == 2 * (1 + bias)
+    for layer in range(2):
+        kernel = torch.block_diag(*blocks[3 * layer : 3 * layer + 3])
+        torch.testing.assert_close(folded[layer], kernel @ w[layer], rtol=1e-12, atol=1e-12)
+        if bias:
+            torch.testing.assert_close(folded[2 + layer], kernel @ b[layer], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["rotate", "e8_bias"])
+def test_frozen_fold_operands_follow_their_buffers(mode):
+    """The frozen operands of a group's fold are stacked once and reused, and rebuilt when a
+    layer's derived buffer changes in place, is replaced by a loaded state dict or moves to
+    another dtype: each time every layer's fold equals the formula on its current buffers,
+    and the folded projection the activation-space reference."""
+    from leechkit.models import fold_qkv_weights
+    from leechkit.models.attention import _frozen_operands
+
+    m = model(mode, n_layer=3)
+    layers = [block.attn for block in m.blocks]
+    name = "row_kernels" if mode == "rotate" else "direction_lift"
+    x = torch.randn(2, 5, 48, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+
+    def formula(layer):
+        w = layer.qkv.weight
+        if mode == "rotate":
+            return torch.block_diag(*layer.row_kernels) @ w
+        u = layer.direction_lift
+        return w + (u * layer.head_scales * math.sqrt(24)) @ (u.T @ w)
+
+    def check(projections=True):
+        for layer, (weight, bias) in zip(layers, fold_qkv_weights(layers)):
+            torch.testing.assert_close(weight, formula(layer), rtol=1e-12, atol=1e-12)
+            if projections:
+                q, k, v = F.linear(x, weight, bias).split(48, dim=2)
+                for got, want in zip((q, k, v), layer._activation_projection(x)):
+                    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+    check()
+    first = _frozen_operands(layers)
+    assert all(a is b for a, b in zip(_frozen_operands(layers), first))
+    with torch.no_grad():
+        getattr(layers[1], name).mul_(-1.0)  # a new version of a buffer
+    assert _frozen_operands(layers)[0] is not first[0]
+    check(projections=False)  # the buffer no longer matches the kernel or directions
+    state = layers[1].state_dict()
+    if mode == "rotate":
+        state["kernel"] = torch.linalg.qr(torch.randn(24, 24, dtype=torch.float64))[0]
+    else:
+        state["head_directions"] = layers[1].head_directions.flip(0)
+    layers[1].load_state_dict(state)
+    check()
+    m.float()
+    x = x.float()
+    assert _frozen_operands(layers)[0].dtype == torch.float32
+    for layer, (weight, _) in zip(layers, fold_qkv_weights(layers)):
+        torch.testing.assert_close(weight, layer._qkv_projection()[0], rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("bias", [False, True])
