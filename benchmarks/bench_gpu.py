@@ -22,6 +22,9 @@ tables with the device line; ``--json FILE`` also writes the figures and ``--plo
 bar chart. Run on a CUDA machine::
 
     python benchmarks/bench_gpu.py --points 1000000 --plot gpu.png
+
+``--decode-stages [N ...]`` instead splits the default Leech decode of N float32 rows into the
+raw hexacode kernel, the redo of the rows it leaves open and ``decode`` end to end.
 """
 
 from __future__ import annotations
@@ -304,6 +307,33 @@ def sweep(points: int, repeat: int, seed: int, registers: list[int], hexacode_on
         print(f"| {name} | {block} | {warps} | {rate} |", flush=True)
 
 
+def decode_stages(sizes: list[int], repeat: int, seed: int) -> None:
+    """Where the time of the default Leech decode of float32 Gaussian rows (σ = 1.5) goes, per
+    input size: the raw fused hexacode kernel, the redo of the rows it leaves open (the
+    groups kernel in float64, then the CPU for rows still open) on its own, and
+    :func:`leechkit.models.decode` end to end (best of ``repeat`` after a warm-up call)."""
+    from leechkit.models import _triton_kernels as kernels
+
+    t = lattice_ops._tables("leech", torch.device("cuda"))
+    tables = (t["hexacode_words"], t["column_vec0"], t["hexacode_ids"], t["root8"])
+    g = torch.Generator(device="cuda").manual_seed(seed)
+    print("| rows | open rows | raw kernel (rows/s) | redo of the open rows | decode() end to end (rows/s) |")
+    print("|---:|---:|---:|---:|---:|", flush=True)
+    for n in sizes:
+        x = torch.randn(n, 24, device="cuda", generator=g) * 1.5
+        _, ok = kernels.leech_decode_points(x, *tables)
+        left = x[torch.nonzero(~ok).flatten()]
+        raw = _best(partial(kernels.leech_decode_points, x, *tables), repeat)
+        redo = _best(partial(lattice_ops._leech_decode_groups, left, 1 << 20), repeat)
+        total = _best(partial(decode, x, "leech"), repeat)
+        print(
+            f"| {n:,} | {len(left):,} ({len(left) / n:.3%}) | {n / raw / 1e6:,.1f} M | "
+            f"{redo * 1e3:.2f} ms | {n / total / 1e6:,.1f} M |",
+            flush=True,
+        )
+        del x, left
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--points", type=int, default=1_000_000)
@@ -329,6 +359,14 @@ def main(argv: list[str] | None = None) -> int:
         metavar="R",
         help="--sweep: also time the fused hexacode kernel with at most R registers per thread",
     )
+    parser.add_argument(
+        "--decode-stages",
+        type=int,
+        nargs="*",
+        default=None,
+        metavar="N",
+        help="only the stages of the default Leech decode (raw kernel, redo, end to end) at N rows",
+    )
     parser.add_argument("--json", default=None, help="also write the rows to this file")
     parser.add_argument("--plot", default=None, help="also draw the throughput bars to this PNG")
     args = parser.parse_args(argv)
@@ -338,6 +376,9 @@ def main(argv: list[str] | None = None) -> int:
         f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}, "
         f"CPU: {platform.processor() or platform.machine()} × {os.cpu_count()}"
     )
+    if args.decode_stages is not None:
+        decode_stages(args.decode_stages or [4_000_000, 16_000_000, 64_000_000], args.repeat, args.seed)
+        return 0
     if args.sweep:
         sweep(args.points, args.repeat, args.seed, args.max_registers, args.hexacode_only)
         return 0

@@ -5,7 +5,7 @@
 #
 #   bash benchmarks/gpu_suite.sh OUT_DIR [STEP...]
 #
-# STEP is any of tests, kernels, sweep, models, compiled, profile, large, layer, shells, llvq
+# STEP is any of tests, kernels, stages, sweep, models, compiled, profile, large, layer, shells, llvq
 # (default: all, in that order; large is the attention-mode table at GPT-2-small width,
 # d_model 768 and 12 layers, beside the default 384 and 6; PYTHON picks the interpreter,
 # python3 by default). Each step writes its output to OUT_DIR/STEP.txt (and JSON or PNG where
@@ -13,15 +13,15 @@
 # each command with `timeout -s INT`, so a cut command prints its traceback.
 #
 # The tests step runs every CUDA test of the suite as a pytest process of its own: a first
-# call compiles the Triton kernels it needs (on an H200 with Triton 3.6 the hexacode decoder
-# takes about 104 s in float32 and 117 s in float64, the others seconds; Triton caches them on
+# call compiles the Triton kernels it needs (on an H200 with Triton 3.6 the packed hexacode
+# decoder takes about 3.5 minutes per input dtype, the others seconds; Triton caches them on
 # disk for the later tests), and a test that runs out of time is named in tests.txt. TEST_JOBS
 # (default 1) runs that many test processes at once: the compiles are CPU work, so a machine
 # with many cores finishes the step sooner; the tests assert results, not timings.
 set -u
 out=${1:?usage: gpu_suite.sh OUT_DIR [STEP...]}
 shift
-steps=${*:-tests kernels sweep models compiled profile large layer shells llvq}
+steps=${*:-tests kernels stages sweep models compiled profile large layer shells llvq}
 mkdir -p "$out"
 model_args=(--device cuda --batch 32 --seq 256 --d-model 384 --n-layer 6 --n-head 8 --steps 10)
 status=0
@@ -58,6 +58,7 @@ for step in $steps; do
             rm -rf "$logs"
             ;;
         kernels) run "$file" "$py" benchmarks/bench_gpu.py --points 1000000 --repeat 2 --json "$out/gpu.json" --plot "$out/gpu.png" || status=1 ;;
+        stages) run "$file" "$py" benchmarks/bench_gpu.py --decode-stages --repeat 3 || status=1 ;;
         sweep) run "$file" "$py" benchmarks/bench_gpu.py --sweep --points 1000000 --repeat 3 --max-registers 168 128 || status=1 ;;
         models) run "$file" "$py" benchmarks/bench_models.py "${model_args[@]}" || status=1 ;;
         compiled) run "$file" "$py" benchmarks/bench_models.py "${model_args[@]}" --compile || status=1 ;;

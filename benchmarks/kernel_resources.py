@@ -8,11 +8,18 @@ memory, which the sweep sees as lost throughput; this script says which shapes s
 any device time is spent.
 
     python benchmarks/kernel_resources.py [--arch 90] [--only hexacode] [--max-registers 168 128]
+
+``--sass`` instead disassembles each kernel at its default launch (Triton's nvdisasm) and
+counts its SASS instructions outside and inside its loops, in all and on the integer/logic
+pipe (16 lanes per scheduler on sm_90, half the float32 add/multiply rate), with the spill
+loads and stores: a kernel's instructions per row are the outside count plus each loop
+body's count times its trip count (the hexacode decoder's loop runs twice, once per m).
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import re
 import subprocess
@@ -62,6 +69,49 @@ def resources(
         return f"ptxas gave no summary: {done.stderr.strip()[:200]}"
     return f"{regs.group(1)} | {spills.group(1)} | {spills.group(2)}"
 
+#: SASS opcodes of the integer/logic pipe (ALU) on sm_90: integer and float minima, compares,
+#: selects, logic, shifts, permutes and the packed integer (DPX) instructions.
+_ALU = {
+    "FMNMX", "FSETP", "FSEL", "ISETP", "LOP3", "SEL", "PLOP3", "P2R", "R2P", "IADD3", "SHF", "LEA",
+    "VIADD", "IMNMX", "VIMNMX", "VIMNMX3", "VIADDMNMX", "PRMT", "FSET", "ISET", "MOV", "IABS",
+}  # fmt: skip
+_OPCODE = re.compile(r"\s+/\*[0-9a-f]+\*/\s+(?:@!?U?P\w+\s+)?([A-Z0-9_]+)")
+
+
+def sass_counts(
+    fn, signature: dict, constants: dict, warps: int, arch: int
+) -> list[tuple[str, collections.Counter]]:
+    """Opcode counts of one compiled kernel: ``("outside loops", counts)``, then one entry per
+    loop body (the lines from a label to the backward branch to it)."""
+    target = GPUTarget("cuda", arch, 32)
+    source = ASTSource(fn=fn, signature=signature, constexprs=constants)
+    compiled = triton.compile(source, target=target, options={"num_warps": warps})
+    nvdisasm = os.path.join(os.path.dirname(get_ptxas(arch).path), "nvdisasm")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "kernel.cubin")
+        with open(path, "wb") as f:
+            f.write(compiled.asm["cubin"])
+        lines = subprocess.run([nvdisasm, "-c", path], capture_output=True, text=True, check=True).stdout
+    lines = lines.splitlines()
+    labels = {line[:-1]: i for i, line in enumerate(lines) if re.match(r"^\.L_x_\d+:$", line)}
+    loops = []
+    for i, line in enumerate(lines):
+        jump = re.search(r"BRA `\((\.L_x_\d+)\)", line)
+        if jump and labels.get(jump.group(1), i) < i:
+            loops.append((labels[jump.group(1)], i))
+    inside = set()
+    out = []
+    for k, (start, end) in enumerate(loops):
+        body = collections.Counter(m.group(1) for ln in lines[start : end + 1] if (m := _OPCODE.match(ln)))
+        if body == collections.Counter(BRA=1):
+            continue  # the trap loop behind the last EXIT
+        inside.update(range(start, end + 1))
+        out.append((f"loop body {k + 1}", body))
+    rest = collections.Counter(
+        m.group(1) for i, line in enumerate(lines) if i not in inside and (m := _OPCODE.match(line))
+    )
+    return [("outside loops", rest), *out]
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -75,8 +125,23 @@ def main(argv: list[str] | None = None) -> int:
         metavar="R",
         help="also the hexacode decoder at its default launch under each register cap R",
     )
+    parser.add_argument("--sass", action="store_true", help="count SASS instructions (default launches)")
     args = parser.parse_args(argv)
     print(f"Triton {triton.__version__}, target sm_{args.arch}a\n")
+    if args.sass:
+        print("| kernel | dtype | part | instructions | ALU pipe | spills | top 4 |")
+        print("|---|---|---|---:|---:|---:|---|")
+        for fn, signature, constants, warps in kernels.launch_signatures():
+            if args.only and args.only not in fn.__name__:
+                continue
+            dtype = next(v for k, v in signature.items() if k.endswith("_ptr")).lstrip("*")
+            for part, counts in sass_counts(fn, signature, constants, warps, args.arch):
+                alu = sum(v for k, v in counts.items() if k in _ALU)
+                spills = counts["LDL"] + counts["STL"]
+                top = ", ".join(f"{k} {v}" for k, v in counts.most_common(4))
+                row = [fn.__name__.strip("_"), dtype, part, sum(counts.values()), alu, spills, top]
+                print("| " + " | ".join(map(str, row)) + " |")
+        return 0
     columns = ["kernel", "dtype", "rows per program", "warps", "registers / thread", "spill stores (B)"]
     print("| " + " | ".join([*columns, "spill loads (B)"]) + " |")
     print("|---|---|---:|---:|---:|---:|---:|")
