@@ -257,53 +257,61 @@ INTERPRETED_HEXACODE = textwrap.dedent(
     tabs = (t["hexacode_words"], t["column_vec0"], t["hexacode_ids"], t["root8"])
     v = leech().minimal_vectors()
 
-    def check(x, dtype, name, least=None, none=False):
-        # Certified rows are the Numba decoder's points bit for bit; the chain of decode()
-        # (hexacode kernel, groups kernel, CPU) gives every row's point.
-        xt = torch.as_tensor(x, dtype=dtype)
-        want = torch.as_tensor(decode_leech(xt.double().numpy())).to(dtype)
-        out, ok = K.leech_decode_points(xt, *tabs)
-        narrow = dtype not in (torch.float32, torch.float64)
-        assert out.dtype == (torch.float64 if narrow else dtype) and ok.shape == (len(x),)
-        out = out.to(dtype)
-        assert torch.equal(out[ok], want[ok]), f"{name} {dtype}: certified rows differ"
-        if least is not None:
-            assert ok.float().mean() >= least, f"{name} {dtype}: {ok.float().mean()}"
-        if none:
-            assert not ok.any(), f"{name} {dtype}: a tie is certified"
-        got = ops._leech_decode_device(xt, kernel="hexacode")
-        assert torch.equal(got.to(dtype), want), f"{name} {dtype}: the decode chain differs"
-
-    for scale in (1e-3, 1.0, 1e3, 1e4):
-        x = rng.standard_normal((32, 24)) * scale
-        for dtype in (torch.float32, torch.float64):
-            check(x, dtype, f"gaussian {scale}", least=0.9)
+    # The families, each decoded in the dtypes listed; all families of a dtype share one launch
+    # (the interpreter's time is per program of 128 rows, not per row).
+    f32, f64 = torch.float32, torch.float64
+    families = [(f"gaussian {s}", rng.standard_normal((32, 24)) * s, (f32, f64), 0.9, False)
+                for s in (1e-3, 1.0, 1e3, 1e4)]
     i, j = rng.integers(0, len(v), (2, 16))
     # deep holes (squared distance 2 = the covering radius², e.g. 4e_k/√8), exact and perturbed
     holes = np.zeros((16, 24))
     holes[np.arange(16), rng.permutation(24)[:16]] = rng.choice([-4.0, 4.0], 16)
     holes = holes / np.sqrt(8) + v[i]
-    check(holes, torch.float64, "deep holes", none=True)
-    check(holes + 1e-9 * rng.standard_normal((16, 24)), torch.float64, "near deep holes")
-    check(0.5 * (v[i] + v[j]), torch.float64, "midpoints", none=True)
-    for dtype in (torch.float32, torch.float64):
-        check(0.5 * (v[i] + v[j]) + 1e-12 * rng.standard_normal((16, 24)), dtype, "near midpoints")
-        check(v[i] + v[j] + 1e-9 * rng.standard_normal((16, 24)), dtype, "near points", least=0.9)
-    check(rng.integers(-3, 4, (16, 24)) / np.sqrt(8), torch.float64, "integer points")
-    check(rng.standard_normal((8, 24)).astype(np.float16), torch.bfloat16, "bfloat16")
+    families += [
+        ("deep holes", holes, (f64,), None, True),
+        ("near deep holes", holes + 1e-9 * rng.standard_normal((16, 24)), (f64,), None, False),
+        ("midpoints", 0.5 * (v[i] + v[j]), (f64,), None, True),
+        ("near midpoints", 0.5 * (v[i] + v[j]) + 1e-12 * rng.standard_normal((16, 24)), (f32, f64), None,
+         False),
+        ("near points", v[i] + v[j] + 1e-9 * rng.standard_normal((16, 24)), (f32, f64), 0.9, False),
+        ("integer points", rng.integers(-3, 4, (16, 24)) / np.sqrt(8), (f64,), None, False),
+        ("bfloat16", rng.standard_normal((8, 24)).astype(np.float16), (torch.bfloat16,), None, False),
+    ]
+    for dtype in (f32, f64, torch.bfloat16):
+        chosen = [f for f in families if dtype in f[2]]
+        # Certified rows are the Numba decoder's points bit for bit; the chain of decode()
+        # (hexacode kernel, groups kernel, CPU) gives every row's point.
+        xt = torch.as_tensor(np.concatenate([f[1] for f in chosen]), dtype=dtype)
+        want = torch.as_tensor(decode_leech(xt.double().numpy())).to(dtype)
+        out, ok = K.leech_decode_points(xt, *tabs)
+        narrow = dtype not in (f32, f64)
+        assert out.dtype == (f64 if narrow else dtype) and ok.shape == (len(xt),)
+        out = out.to(dtype)
+        got = ops._leech_decode_device(xt, kernel="hexacode").to(dtype)
+        start = 0
+        for name, x, _, least, none in chosen:
+            part = slice(start, start + len(x))
+            start += len(x)
+            sure = ok[part]
+            assert torch.equal(out[part][sure], want[part][sure]), f"{name} {dtype}: certified rows differ"
+            if least is not None:
+                assert sure.float().mean() >= least, f"{name} {dtype}: {sure.float().mean()}"
+            if none:
+                assert not sure.any(), f"{name} {dtype}: a tie is certified"
+            assert torch.equal(got[part], want[part]), f"{name} {dtype}: the decode chain differs"
     # Rows the exact decoders refuse are never certified, and the decode chain names them.
     bad = rng.standard_normal((4, 24))
     bad[0, 3], bad[1, 7], bad[2, 0], bad[3, 5] = np.nan, np.inf, 2.0**50, -(2.0**50)
-    for row, message in ((0, "NaN"), (1, "NaN"), (2, "2**50"), (3, "2**50")):
-        xt = torch.as_tensor(np.concatenate([rng.standard_normal((3, 24)), bad[row : row + 1]]))
-        _, ok = K.leech_decode_points(xt, *tabs)
-        assert not ok[3] and ok[:3].all(), f"bad row {row} certified"
+    good = rng.standard_normal((3, 24))
+    _, ok = K.leech_decode_points(torch.as_tensor(np.concatenate([good, bad])), *tabs)
+    assert ok[:3].all() and not ok[3:].any(), "a refused row is certified"
+    for rows, message in ((bad[:2], "NaN"), (bad[2:], "2**50")):
         try:
-            ops._leech_decode_device(xt, kernel="hexacode")
+            ops._leech_decode_device(torch.as_tensor(np.concatenate([good, rows])), kernel="hexacode")
         except ValueError as error:
             assert message in str(error), str(error)
         else:
-            raise AssertionError(f"bad row {row} decoded")
+            raise AssertionError(f"rows with {message} decoded")
 
     # The contract of leech_decode: points, certificates, pair ids and distances agree with the
     # 8,192-coset reference.
@@ -362,8 +370,26 @@ def test_kernel_wrappers_reject_bad_arguments_before_launching():
         ops._leech_decode_device(y, kernel="octads")
 
 
-@pytest.mark.skipif(not HAS_TRITON, reason="Triton is not installed")
-def test_triton_kernels_compile_for_the_h100_without_a_gpu():
+def _launches() -> list:
+    """Each kernel at the launch its wrapper uses (:func:`launch_signatures`), one test case
+    each; the float64 twin of the hexacode decoder (the same search, other loads and stores,
+    about 1.5 minutes to compile here) is in the slow set."""
+    if not HAS_TRITON:
+        return [pytest.param(None, marks=pytest.mark.skip(reason="Triton is not installed"))]
+    from leechkit.models import _triton_kernels as K
+
+    out = []
+    for launch in K.launch_signatures():
+        fn, signature = launch[0], launch[1]
+        dtype = next(v for k, v in signature.items() if k.endswith("_ptr")).lstrip("*")
+        slow = fn.__name__ == "_leech_hexacode_kernel" and dtype == "fp64"
+        marks = [pytest.mark.slow] if slow else []
+        out.append(pytest.param(launch, id=f"{fn.__name__.strip('_')}-{dtype}", marks=marks))
+    return out
+
+
+@pytest.mark.parametrize("launch", _launches())
+def test_triton_kernels_compile_for_the_h100_without_a_gpu(launch):
     """Each kernel, at the launch its wrapper uses, compiles to a cubin for sm_90 (Triton's own
     ptxas, no GPU needed): compile-time failures such as a ``tl.gather`` layout that Triton
     cannot lower show up here, not first on the device."""
@@ -371,13 +397,11 @@ def test_triton_kernels_compile_for_the_h100_without_a_gpu():
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
-    from leechkit.models import _triton_kernels as K
-
-    for fn, signature, constants, warps in K.launch_signatures():
-        assert list(signature) == list(fn.arg_names), f"{fn.__name__}: the test's signature is stale"
-        source = ASTSource(fn=fn, signature=signature, constexprs=constants)
-        compiled = triton.compile(source, target=GPUTarget("cuda", 90, 32), options={"num_warps": warps})
-        assert compiled.asm["cubin"], f"{fn.__name__} produced no cubin"
+    fn, signature, constants, warps = launch
+    assert list(signature) == list(fn.arg_names), f"{fn.__name__}: the test's signature is stale"
+    source = ASTSource(fn=fn, signature=signature, constexprs=constants)
+    compiled = triton.compile(source, target=GPUTarget("cuda", 90, 32), options={"num_warps": warps})
+    assert compiled.asm["cubin"], f"{fn.__name__} produced no cubin"
 
 
 @pytest.mark.skipif(not HAS_TRITON, reason="Triton is not installed")
