@@ -1150,7 +1150,7 @@ def _vmax(a, b, PTX: tl.constexpr):
 
 @triton.jit
 def _vadd(a, b, PTX: tl.constexpr):
-    # Halves add modulo 2¹⁶ (the search's sums never wrap; the negation of _rebase does).
+    # Halves add modulo 2¹⁶ (the search's sums never wrap; the column offsets' negation does).
     if PTX:
         return tl.inline_asm_elementwise("add.u16x2 $0, $1, $2;", "=r,r,r", [a, b], tl.uint32, True, 1)
     else:

@@ -512,14 +512,10 @@ def decode(x: torch.Tensor, lattice: str = "leech") -> torch.Tensor:
     if lattice == "e8" and _triton_ready(rows):
         # Memory-bound: the kernel flags bad rows itself instead of a validation pass.
         return _e8_decode_device(rows).to(x.dtype).reshape(x.shape)
-    if _triton_ready(rows) and LEECH_DECODE_KERNEL == "hexacode":
-        # The kernel certifies no row with a NaN, an infinite entry or a magnitude ≥ 2⁵⁰, so
-        # such rows are found among the few it leaves open instead of by a validation pass.
-        return _leech_decode_hexacode(rows).to(x.dtype).reshape(x.shape)
-    _check_magnitudes(rows)
     if _triton_ready(rows):
-        out = _leech_decode_device(rows)
+        out = _leech_decode_device(rows)  # validates the rows as it decodes them
     else:
+        _check_magnitudes(rows)
         cpu = _decode_leech_numba if lattice == "leech" else _decode_e8_numba
         out = torch.from_numpy(cpu(rows.double().cpu().numpy())).to(rows.device)
     return out.to(x.dtype).reshape(x.shape)
@@ -556,12 +552,15 @@ def _leech_decode_device(
 ) -> torch.Tensor:
     """Closest Leech points of CUDA rows (N, 24) by a fused kernel (``kernel``, default
     :data:`LEECH_DECODE_KERNEL`), the uncertified rows decided exactly on the CPU. "hexacode"
-    returns float32 for float32 rows and float64 otherwise, "groups" float64."""
+    returns float32 for float32 rows and float64 otherwise, "groups" float64. Rows with NaN,
+    infinite entries or magnitudes ≥ 2⁵⁰ raise ValueError: "hexacode" finds them among the rows
+    it leaves open (it certifies none of them), "groups" by a pass over the input first."""
     kernel = LEECH_DECODE_KERNEL if kernel is None else kernel
     if kernel == "hexacode":
         return _leech_decode_hexacode(rows, chunk_size)
     if kernel != "groups":
         raise ValueError(f"kernel must be 'hexacode' or 'groups', got {kernel!r}")
+    _check_magnitudes(rows)
     return _leech_decode_groups(rows, chunk_size)
 
 
