@@ -24,7 +24,8 @@ bar chart. Run on a CUDA machine::
     python benchmarks/bench_gpu.py --points 1000000 --plot gpu.png
 
 ``--decode-stages [N ...]`` instead splits the default Leech decode of N float32 rows into the
-raw hexacode kernel, the redo of the rows it leaves open and ``decode`` end to end.
+raw hexacode kernel, the redo of the rows it leaves open and ``decode`` end to end, and prints
+the profiler's operator tables of two ``decode`` calls of the first size.
 """
 
 from __future__ import annotations
@@ -332,6 +333,26 @@ def decode_stages(sizes: list[int], repeat: int, seed: int) -> None:
             flush=True,
         )
         del x, left
+    _profile_decode(sizes[0], seed)
+
+
+def _profile_decode(n: int, seed: int) -> None:
+    """Operators of two :func:`decode` calls of ``n`` rows, by device time and by host time:
+    where the time beside the raw kernel goes (synchronisations show on the host side)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    x = torch.randn(n, 24, device="cuda", generator=torch.Generator(device="cuda").manual_seed(seed)) * 1.5
+    decode(x, "leech")
+    _sync()
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        for _ in range(2):
+            decode(x, "leech")
+        _sync()
+    averages = prof.key_averages()
+    print(f"\nprofile of two decode() calls of {n:,} rows, by device time:")
+    print(averages.table(sort_by="self_device_time_total", row_limit=12))
+    print("by host time:")
+    print(averages.table(sort_by="self_cpu_time_total", row_limit=12), flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,6 +14,8 @@ forward pass and against its training step: against all minimal vectors (196,560
     # the same with torch.compile, and the 8 costliest operators of each mode
     python benchmarks/bench_models.py --device cuda --batch 32 --seq 256 --d-model 384 --n-layer 6 --compile
     python benchmarks/bench_models.py --device cuda --batch 32 --seq 256 --d-model 384 --n-layer 6 --profile 8
+    # --cuda-graph (CUDA, without --compile): each training step replayed from a CUDA graph,
+    # so the table gives each mode's GPU work without the host's launch overhead
 """
 
 from __future__ import annotations
@@ -69,15 +71,45 @@ def _autocast(device: torch.device, enabled: bool):
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
+def _graphed(
+    model: Callable[..., object], opt: torch.optim.Optimizer, idx: torch.Tensor, args: argparse.Namespace
+) -> Callable[[], None]:
+    """A training step of ``model`` captured in a CUDA graph (whole-network capture, as in
+    the CUDA graphs section of the PyTorch notes): replaying it launches the same kernels
+    with no host work between them, so a host-paced eager step is timed by its GPU work
+    alone. The gradients are None when capture starts, so the captured backward writes them
+    in the graph's memory instead of adding to them."""
+
+    def step() -> None:
+        with _autocast(idx.device, args.bf16):
+            _, loss = model(idx, idx)
+        loss.backward()
+        opt.step()
+
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(max(args.warmup, 3)):
+            opt.zero_grad(set_to_none=True)
+            step()
+    torch.cuda.current_stream().wait_stream(side)
+    opt.zero_grad(set_to_none=True)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        step()
+    return graph.replay
+
+
 def bench_modes(args: argparse.Namespace, device: torch.device) -> list[tuple[str, int, float]]:
     """(mode, trainable parameters, seconds per training step) for each mode."""
     gen = torch.Generator().manual_seed(0)
     idx = torch.randint(0, args.vocab, (args.batch, args.seq), generator=gen).to(device)
-    models, steps = [], []
+    counts, steps, seconds = [], [], []
     for mode in args.modes:
         torch.manual_seed(0)
         model = LatticeTransformer(_config(args, mode)).to(device).train()
-        opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+        # capturable: the optimizer's step counter stays on the device, as a graph needs.
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4, capturable=args.cuda_graph)
         # torch.compile fuses the small per-layer operations of the lattice modes, which in
         # eager mode cost kernel launches rather than arithmetic at this model size.
         run = torch.compile(model) if args.compile else model
@@ -89,13 +121,24 @@ def bench_modes(args: argparse.Namespace, device: torch.device) -> list[tuple[st
             loss.backward()
             opt.step()
 
-        models.append(model)
-        steps.append(step)
-    seconds = _interleaved_medians(steps, device, args.steps, args.warmup)
+        counts.append(model.parameter_counts()["trainable"])
+        if args.cuda_graph:
+            # One mode's graph at a time, released with its model before the next is built:
+            # several captured training steps alive in one process ended in an illegal memory
+            # access on the H200. A replayed step has no host overhead to drift, so the modes
+            # need no round-robin timing.
+            graphed = _graphed(run, opt, idx, args)
+            seconds += _interleaved_medians([graphed], device, args.steps, args.warmup)
+            del graphed, step, run, opt, model
+            torch.cuda.empty_cache()
+        else:
+            steps.append(step)
+    if not args.cuda_graph:
+        seconds = _interleaved_medians(steps, device, args.steps, args.warmup)
     if args.profile:
         for mode, step in zip(args.modes, steps):
             _profile(f"training steps, attention {mode}", step, device, args.profile)
-    return [(mode, m.parameter_counts()["trainable"], t) for mode, m, t in zip(args.modes, models, seconds)]
+    return list(zip(args.modes, counts, seconds))
 
 
 def _profile(what: str, step: Callable[[], object], device: torch.device, rows: int) -> None:
@@ -188,6 +231,11 @@ def main(argv: list[str] | None = None) -> None:
         "--compile", action="store_true", help="torch.compile every model of the mode table (more warm-up)"
     )
     parser.add_argument(
+        "--cuda-graph",
+        action="store_true",
+        help="replay each mode's training step from a CUDA graph (times the GPU work, not the host)",
+    )
+    parser.add_argument(
         "--profile",
         type=int,
         default=0,
@@ -196,6 +244,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     device = torch.device(args.device)
+    if args.cuda_graph and (device.type != "cuda" or args.compile or args.profile):
+        parser.error("--cuda-graph needs --device cuda, and no --compile or --profile")
     if args.threads:
         torch.set_num_threads(args.threads)
     if device.type == "cuda":
@@ -207,7 +257,8 @@ def main(argv: list[str] | None = None) -> None:
         f"torch {torch.__version__} on {what}; batch {args.batch} x {args.seq} tokens, "
         f"d_model {args.d_model}, {args.n_layer} layers, {args.n_head} heads, vocab {args.vocab}, "
         f"lattice {args.lattice}"
-        f"{', bf16 autocast' if args.bf16 else ''}{', torch.compile' if args.compile else ''}; "
+        f"{', bf16 autocast' if args.bf16 else ''}{', torch.compile' if args.compile else ''}"
+        f"{', CUDA graph' if args.cuda_graph else ''}; "
         f"median of {args.steps} steps\n"
     )
     rows = bench_modes(args, device)

@@ -5,8 +5,8 @@
 #
 #   bash benchmarks/gpu_suite.sh OUT_DIR [STEP...]
 #
-# STEP is any of tests, kernels, stages, sweep, models, compiled, profile, large, layer, shells, llvq
-# (default: all, in that order; large is the attention-mode table at GPT-2-small width,
+# STEP is any of tests, kernels, stages, sweep, models, compiled, graphs, profile, large, layer, shells, llvq
+# (default: all, in that order; graphs replays each training step from a CUDA graph; large is the attention-mode table at GPT-2-small width,
 # d_model 768 and 12 layers, beside the default 384 and 6; PYTHON picks the interpreter,
 # python3 by default). Each step writes its output to OUT_DIR/STEP.txt (and JSON or PNG where
 # the script makes them), so a run cut by a time limit keeps the steps it finished. STEP_LIMIT (seconds, default 600) caps
@@ -21,7 +21,7 @@
 set -u
 out=${1:?usage: gpu_suite.sh OUT_DIR [STEP...]}
 shift
-steps=${*:-tests kernels stages sweep models compiled profile large layer shells llvq}
+steps=${*:-tests kernels stages sweep models compiled graphs profile large layer shells llvq}
 mkdir -p "$out"
 model_args=(--device cuda --batch 32 --seq 256 --d-model 384 --n-layer 6 --n-head 8 --steps 10)
 status=0
@@ -62,6 +62,7 @@ for step in $steps; do
         sweep) run "$file" "$py" benchmarks/bench_gpu.py --sweep --points 1000000 --repeat 3 --max-registers 168 128 || status=1 ;;
         models) run "$file" "$py" benchmarks/bench_models.py "${model_args[@]}" || status=1 ;;
         compiled) run "$file" "$py" benchmarks/bench_models.py "${model_args[@]}" --compile || status=1 ;;
+        graphs) run "$file" "$py" benchmarks/bench_models.py "${model_args[@]}" --cuda-graph || status=1 ;;
         profile) run "$file" "$py" benchmarks/bench_models.py "${model_args[@]}" --steps 2 --profile 8 || status=1 ;;
         large) run "$file" "$py" benchmarks/bench_models.py --device cuda --batch 16 --seq 512 --d-model 768 --n-layer 12 --n-head 8 --steps 10 || status=1 ;;
         layer) run "$file" "$py" benchmarks/bench_quantizer_layer.py --device cuda --json "$out/layer.json" || status=1 ;;

@@ -1620,6 +1620,7 @@ def leech_decode_points(
     block: int = 128,
     num_warps: int = 4,
     max_registers: int | None = None,
+    out: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Closest Leech points of the rows of ``x`` (N, 24, standard scale) in one pass.
 
@@ -1631,6 +1632,8 @@ def leech_decode_points(
     the bool certificates; uncertified rows hold some lattice point, which the caller replaces.
     ``max_registers`` caps the registers per thread (Triton's ``maxnreg``; None: the
     compiler's choice, 255), for the launch-shape sweep of ``benchmarks/bench_gpu.py``.
+    ``out``, if given, receives the points: a contiguous tensor of the result's shape, dtype
+    and device (a row range of a larger result, so that pieces need no concatenation).
     """
     if x.ndim != 2 or x.shape[1] != 24 or not x.is_floating_point():
         raise ValueError(f"x must be floating-point of shape (N, 24), got {x.dtype} {tuple(x.shape)}")
@@ -1640,7 +1643,13 @@ def leech_decode_points(
         out_dtype = x.dtype
     x = x.contiguous()
     n = x.shape[0]
-    out = torch.empty(x.shape, dtype=out_dtype, device=x.device)
+    if out is None:
+        out = torch.empty(x.shape, dtype=out_dtype, device=x.device)
+    elif out.shape != x.shape or out.dtype != out_dtype or out.device != x.device or not out.is_contiguous():
+        raise ValueError(
+            f"out must be a contiguous {out_dtype} tensor of shape {tuple(x.shape)} on {x.device}, "
+            f"got {out.dtype} {tuple(out.shape)} on {out.device}"
+        )
     ok = torch.empty(n, dtype=torch.int8, device=x.device)
     tables = (hexacode_words, column0, word_ids, root8)
     _hexacode_launch(x, tables, out, ok, ok, ok, ok, True, block, num_warps, max_registers)

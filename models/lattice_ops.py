@@ -86,6 +86,12 @@ _SEARCH_MARGINS = {torch.float32: 2.0**-15, torch.float64: _MARGIN}
 #: thousand rows leaves most of an H100 idle); its memory is a few hundred bytes per row.
 #: Independent of ``chunk_size``, which sizes the batched torch search.
 _FUSED_ROWS = 1 << 20
+#: Rows per launch of the hexacode kernel in :func:`decode`: the redo of one piece's open rows
+#: (host work) overlaps the decoding of the next pieces on the GPU (about 0.85 ms per piece
+#: on an H200).
+_PIECE_ROWS = 1 << 20
+#: The stream of that redo, per CUDA device.
+_SIDE_STREAMS: dict[torch.device, torch.cuda.Stream] = {}
 #: |d(D8) − d(D8 + ½)| at or below which an E8 row is decided on the CPU (as the CPU kernel does).
 _E8_NEAR_TIE = 1e-9
 _SQRT8 = math.sqrt(8.0)
@@ -460,7 +466,7 @@ def _fused_search(rows: torch.Tensor, t: dict[str, torch.Tensor]) -> torch.Tenso
                 raise ValueError("x contains NaN or infinite entries")
             unsure = torch.nonzero(got < 0).flatten()
             exact = _numba_search(part[unsure].double().cpu().numpy(), "leech")
-            got[unsure] = torch.as_tensor(exact, dtype=got.dtype, device=rows.device)
+            got[unsure] = _to_device(exact, got)
         idx[start : start + _FUSED_ROWS] = got
     return idx
 
@@ -521,6 +527,14 @@ def decode(x: torch.Tensor, lattice: str = "leech") -> torch.Tensor:
     return out.to(x.dtype).reshape(x.shape)
 
 
+def _to_device(a: np.ndarray, like: torch.Tensor) -> torch.Tensor:
+    """``a`` on ``like``'s device in ``like``'s dtype, converted there. torch converts the dtype
+    of a host-to-device copy on the host, where a few thousand rows are enough for its
+    OpenMP pool, and that pool then waits for the cores that Numba's threads, just done with
+    the exact decode, are still spinning on: milliseconds for microseconds of work."""
+    return torch.from_numpy(a).to(like.device).to(like.dtype)
+
+
 def _check_magnitudes(rows: torch.Tensor) -> None:
     """ValueError for rows the exact decoders do not take: NaN/inf entries, magnitudes ≥ 2⁵⁰."""
     peak = rows.abs().amax()
@@ -579,35 +593,63 @@ def _leech_decode_groups(rows: torch.Tensor, chunk_size: int) -> torch.Tensor:
         unsure = torch.nonzero(~certified).flatten()
         if unsure.numel():
             exact = _decode_leech_integer_numba(x[unsure].double().cpu().numpy())
-            q[unsure] = torch.as_tensor(exact, dtype=q.dtype, device=rows.device)
+            q[unsure] = _to_device(exact, q)
         out[start : start + chunk_size] = q / root8
     return out
 
 
-def _leech_decode_hexacode(rows: torch.Tensor, chunk_size: int = 1 << 20) -> torch.Tensor:
-    """The hexacode kernel (one pass: scaling, decoding and the division by √8 are fused, one
-    launch for up to ``MAX_LAUNCH_ROWS`` rows), then the groups kernel in float64 for the rows
-    its margin leaves open (a few 10⁻³ of Gaussian rows; the groups kernel compiles in seconds,
-    where a float64 variant of the hexacode kernel would take minutes on a first call), and the
-    exact CPU decoder for the rows still open (near ties, deep holes). The open rows are also
-    where a NaN, an infinite entry or a magnitude ≥ 2⁵⁰ would be (ValueError): the kernel
-    certifies none of them, so the input needs no validation pass of its own."""
+def _leech_decode_hexacode(
+    rows: torch.Tensor, chunk_size: int = 1 << 20, piece_rows: int | None = None
+) -> torch.Tensor:
+    """The hexacode kernel (one pass: scaling, decoding and the division by √8 are fused),
+    then the groups kernel in float64 for the rows its margin leaves open (a few 10⁻³ of
+    Gaussian rows; the groups kernel compiles in seconds, where a float64 variant of the
+    hexacode kernel would take minutes on a first call), and the exact CPU decoder for the
+    rows still open (near ties, deep holes). The open rows are also where a NaN, an infinite
+    entry or a magnitude ≥ 2⁵⁰ would be (ValueError): the kernel certifies none of them, so
+    the input needs no validation pass of its own.
+
+    The redo of the open rows is host work (synchronisations, the CPU decoder), so it
+    overlaps the kernel: the rows are decoded in pieces of ``piece_rows`` (default
+    :data:`_PIECE_ROWS`), every launch is queued at once, and the redo of a piece runs on a
+    second stream as soon as its launch is done, while the GPU decodes the next pieces."""
     t = _tables("leech", rows.device)
     kernels = _triton_kernels()
     tables = (t["hexacode_words"], t["column_vec0"], t["hexacode_ids"], t["root8"])
+    dtype = rows.dtype if rows.dtype in (torch.float32, torch.float64) else torch.float64
+    out = torch.empty(rows.shape, dtype=dtype, device=rows.device)
+    main = torch.cuda.current_stream(rows.device)
+    step = piece_rows or _PIECE_ROWS
     pieces = []
-    for start in range(0, rows.shape[0], kernels.MAX_LAUNCH_ROWS):
-        x = rows[start : start + kernels.MAX_LAUNCH_ROWS]
-        out, certified = kernels.leech_decode_points(x, *tables)
-        unsure = torch.nonzero(~certified).flatten()
-        if unsure.numel():
-            left = x[unsure]
-            _check_magnitudes(left)
-            # q / √8 correctly rounded in float64, then rounded once to out's dtype: as the
-            # hexacode kernel writes its points.
-            out[unsure] = _leech_decode_groups(left, chunk_size).to(out.dtype)
-        pieces.append(out)
-    return pieces[0] if len(pieces) == 1 else torch.cat(pieces)
+    for start in range(0, rows.shape[0], step):
+        part = slice(start, start + step)
+        certified = kernels.leech_decode_points(rows[part], *tables, out=out[part])[1]
+        launched = torch.cuda.Event()
+        launched.record(main)
+        pieces.append((part, certified, launched))
+    side = _side_stream(rows.device)
+    try:
+        with torch.cuda.stream(side):
+            for part, certified, launched in pieces:
+                side.wait_event(launched)
+                unsure = torch.nonzero(~certified).flatten()
+                if unsure.numel():
+                    left = rows[part][unsure]
+                    _check_magnitudes(left)
+                    # q / √8 correctly rounded in float64, then rounded once to out's dtype:
+                    # as the hexacode kernel writes its points.
+                    out[part][unsure] = _leech_decode_groups(left, chunk_size).to(dtype)
+    finally:
+        # The pieces' certificates and the output were made on the main stream and used on
+        # the side one: the main stream waits for that work before any of it is freed or read.
+        main.wait_stream(side)
+    return out
+
+
+def _side_stream(device: torch.device) -> torch.cuda.Stream:
+    if device not in _SIDE_STREAMS:
+        _SIDE_STREAMS[device] = torch.cuda.Stream(device)
+    return _SIDE_STREAMS[device]
 
 
 def _leech_decode_scores_reference(

@@ -446,6 +446,35 @@ def test_cuda_leech_decode_matches_numba(dtype, kernel, monkeypatch):
 
 
 @cuda_only
+def test_cuda_leech_decode_in_pieces_redoes_every_piece_and_raises_for_a_bad_row(monkeypatch):
+    # Pieces of 4,096 rows: the open rows of every piece are redone on the side stream while
+    # later pieces decode; a NaN or a huge row in the last piece raises and leaves the
+    # streams usable.
+    monkeypatch.setattr(ops, "LEECH_DECODE_KERNEL", "hexacode")
+    monkeypatch.setattr(ops, "_PIECE_ROWS", 4096)
+    v = leech().minimal_vectors()
+    i, j = RNG.integers(0, len(v), (2, 3000))
+    x = np.concatenate(
+        [
+            RNG.standard_normal((40_000, 24)) * 1.5,
+            adversarial_leech(3000),
+            0.5 * (v[i] + v[j]) + 1e-12 * RNG.standard_normal((3000, 24)),
+            RNG.standard_normal((1234, 24)) * 1e4,
+        ]
+    )
+    xt = torch.as_tensor(x, dtype=torch.float32, device="cuda")
+    got = decode(xt, "leech")
+    want = torch.as_tensor(decode_leech(xt.double().cpu().numpy())).float()
+    assert torch.equal(got.cpu(), want)
+    for bad, message in ((float("nan"), "NaN"), (2.0**51, "2\\*\\*50")):
+        y = xt.clone()
+        y[-5, 3] = bad
+        with pytest.raises(ValueError, match=message):
+            decode(y, "leech")
+    assert torch.equal(decode(xt, "leech").cpu(), want)
+
+
+@cuda_only
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_cuda_e8_decode_matches_numba(dtype):
     x = np.concatenate([RNG.standard_normal((1_000_000, 8)) * 3, adversarial_e8(20000)])
