@@ -24,8 +24,9 @@ bar chart. Run on a CUDA machine::
     python benchmarks/bench_gpu.py --points 1000000 --plot gpu.png
 
 ``--decode-stages [N ...]`` instead splits the default Leech decode of N float32 rows into the
-raw hexacode kernel, the redo of the rows it leaves open and ``decode`` end to end, and prints
-the profiler's operator tables of two ``decode`` calls of the first size.
+raw hexacode kernel, the redo of the rows it leaves open and ``decode`` end to end (with the
+rows in pieces of the default size and of each ``--pieces P``), and prints the profiler's
+operator tables of two ``decode`` calls of the first size.
 """
 
 from __future__ import annotations
@@ -308,28 +309,41 @@ def sweep(points: int, repeat: int, seed: int, registers: list[int], hexacode_on
         print(f"| {name} | {block} | {warps} | {rate} |", flush=True)
 
 
-def decode_stages(sizes: list[int], repeat: int, seed: int) -> None:
+def decode_stages(sizes: list[int], repeat: int, seed: int, pieces: list[int]) -> None:
     """Where the time of the default Leech decode of float32 Gaussian rows (σ = 1.5) goes, per
     input size: the raw fused hexacode kernel, the redo of the rows it leaves open (the
     groups kernel in float64, then the CPU for rows still open) on its own, and
-    :func:`leechkit.models.decode` end to end (best of ``repeat`` after a warm-up call)."""
+    :func:`leechkit.models.decode` end to end (best of ``repeat`` after a warm-up call), with
+    the rows in pieces of the default :data:`lattice_ops._PIECE_ROWS` and of each of
+    ``pieces`` rows (the redo of a piece overlaps the kernel of the next ones)."""
     from leechkit.models import _triton_kernels as kernels
 
     t = lattice_ops._tables("leech", torch.device("cuda"))
     tables = (t["hexacode_words"], t["column_vec0"], t["hexacode_ids"], t["root8"])
     g = torch.Generator(device="cuda").manual_seed(seed)
-    print("| rows | open rows | raw kernel (rows/s) | redo of the open rows | decode() end to end (rows/s) |")
-    print("|---:|---:|---:|---:|---:|", flush=True)
+    default = lattice_ops._PIECE_ROWS
+    choices = [default] + [p for p in pieces if p != default]
+    names = [f"pieces of {p:,} rows{' (default)' if p == default else ''}" for p in choices]
+    head = "| rows | open rows | raw kernel (rows/s) | redo of the open rows | decode(), "
+    print(f"{head}{' | '.join(names)} |")
+    print("|---:|---:|---:|---:|" + "---:|" * len(choices), flush=True)
     for n in sizes:
         x = torch.randn(n, 24, device="cuda", generator=g) * 1.5
         _, ok = kernels.leech_decode_points(x, *tables)
         left = x[torch.nonzero(~ok).flatten()]
         raw = _best(partial(kernels.leech_decode_points, x, *tables), repeat)
         redo = _best(partial(lattice_ops._leech_decode_groups, left, 1 << 20), repeat)
-        total = _best(partial(decode, x, "leech"), repeat)
+        totals = []
+        try:
+            for p in choices:
+                lattice_ops._PIECE_ROWS = p
+                totals.append(_best(partial(decode, x, "leech"), repeat))
+        finally:
+            lattice_ops._PIECE_ROWS = default
+        rates = " | ".join(f"{n / total / 1e6:,.1f} M" for total in totals)
         print(
             f"| {n:,} | {len(left):,} ({len(left) / n:.3%}) | {n / raw / 1e6:,.1f} M | "
-            f"{redo * 1e3:.2f} ms | {n / total / 1e6:,.1f} M |",
+            f"{redo * 1e3:.2f} ms | {rates} |",
             flush=True,
         )
         del x, left
@@ -388,6 +402,14 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="only the stages of the default Leech decode (raw kernel, redo, end to end) at N rows",
     )
+    parser.add_argument(
+        "--pieces",
+        type=int,
+        nargs="*",
+        default=[1 << 20, 1 << 22, 1 << 24, 1 << 26],
+        metavar="P",
+        help="--decode-stages: also time decode() with the rows in pieces of P rows",
+    )
     parser.add_argument("--json", default=None, help="also write the rows to this file")
     parser.add_argument("--plot", default=None, help="also draw the throughput bars to this PNG")
     args = parser.parse_args(argv)
@@ -398,7 +420,9 @@ def main(argv: list[str] | None = None) -> int:
         f"CPU: {platform.processor() or platform.machine()} × {os.cpu_count()}"
     )
     if args.decode_stages is not None:
-        decode_stages(args.decode_stages or [4_000_000, 16_000_000, 64_000_000], args.repeat, args.seed)
+        decode_stages(
+            args.decode_stages or [4_000_000, 16_000_000, 64_000_000], args.repeat, args.seed, args.pieces
+        )
         return 0
     if args.sweep:
         sweep(args.points, args.repeat, args.seed, args.max_registers, args.hexacode_only)

@@ -1296,7 +1296,10 @@ def _two_least(v1, v2, j1, j2, v, j):
     return v1, v2, j1, j2
 
 
-@triton.jit
+# n_rows only masks the last program's rows: specialising on it (Triton keys a compile on an
+# int's divisibility by 16) would compile this minutes-long kernel once more for a call whose
+# last piece has an odd row count.
+@triton.jit(do_not_specialize=["n_rows"])
 def _leech_hexacode_kernel(
     x_ptr,
     n_rows,

@@ -87,9 +87,11 @@ _SEARCH_MARGINS = {torch.float32: 2.0**-15, torch.float64: _MARGIN}
 #: Independent of ``chunk_size``, which sizes the batched torch search.
 _FUSED_ROWS = 1 << 20
 #: Rows per launch of the hexacode kernel in :func:`decode`: the redo of one piece's open rows
-#: (host work) overlaps the decoding of the next pieces on the GPU (about 0.85 ms per piece
-#: on an H200).
-_PIECE_ROWS = 1 << 20
+#: (host work, about 1.5 ms + 0.1 ms per 10⁶ rows of the piece on an H200) overlaps the
+#: decoding of the next pieces (0.8 ms per 10⁶ rows), so a piece must be large enough for its
+#: kernel to outlast the redo of the one before; the last piece's redo is never hidden.
+#: ``python benchmarks/bench_gpu.py --decode-stages`` times the choices.
+_PIECE_ROWS = 1 << 23
 #: The stream of that redo, per CUDA device.
 _SIDE_STREAMS: dict[torch.device, torch.cuda.Stream] = {}
 #: |d(D8) − d(D8 + ½)| at or below which an E8 row is decided on the CPU (as the CPU kernel does).
@@ -598,9 +600,7 @@ def _leech_decode_groups(rows: torch.Tensor, chunk_size: int) -> torch.Tensor:
     return out
 
 
-def _leech_decode_hexacode(
-    rows: torch.Tensor, chunk_size: int = 1 << 20, piece_rows: int | None = None
-) -> torch.Tensor:
+def _leech_decode_hexacode(rows: torch.Tensor, chunk_size: int = 1 << 20) -> torch.Tensor:
     """The hexacode kernel (one pass: scaling, decoding and the division by √8 are fused),
     then the groups kernel in float64 for the rows its margin leaves open (a few 10⁻³ of
     Gaussian rows; the groups kernel compiles in seconds, where a float64 variant of the
@@ -610,16 +610,16 @@ def _leech_decode_hexacode(
     the input needs no validation pass of its own.
 
     The redo of the open rows is host work (synchronisations, the CPU decoder), so it
-    overlaps the kernel: the rows are decoded in pieces of ``piece_rows`` (default
-    :data:`_PIECE_ROWS`), every launch is queued at once, and the redo of a piece runs on a
-    second stream as soon as its launch is done, while the GPU decodes the next pieces."""
+    overlaps the kernel: the rows are decoded in pieces of :data:`_PIECE_ROWS` rows, every
+    launch is queued at once, and the redo of a piece runs on a second stream as soon as its
+    launch is done, while the GPU decodes the next pieces."""
     t = _tables("leech", rows.device)
     kernels = _triton_kernels()
     tables = (t["hexacode_words"], t["column_vec0"], t["hexacode_ids"], t["root8"])
     dtype = rows.dtype if rows.dtype in (torch.float32, torch.float64) else torch.float64
     out = torch.empty(rows.shape, dtype=dtype, device=rows.device)
     main = torch.cuda.current_stream(rows.device)
-    step = piece_rows or _PIECE_ROWS
+    step = min(_PIECE_ROWS, kernels.MAX_LAUNCH_ROWS)
     pieces = []
     for start in range(0, rows.shape[0], step):
         part = slice(start, start + step)
