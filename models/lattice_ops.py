@@ -92,7 +92,9 @@ _FUSED_ROWS = 1 << 20
 #: kernel to outlast the redo of the one before; the last piece's redo is never hidden.
 #: ``python benchmarks/bench_gpu.py --decode-stages`` times the choices.
 _PIECE_ROWS = 1 << 23
-#: The stream of that redo, per CUDA device.
+#: The stream of that redo, per CUDA device: of high priority, as the GPU's block scheduler
+#: would otherwise start the redo's small kernels only once every queued block of the
+#: pieces' kernel launches had started, which leaves nothing to overlap.
 _SIDE_STREAMS: dict[torch.device, torch.cuda.Stream] = {}
 #: |d(D8) − d(D8 + ½)| at or below which an E8 row is decided on the CPU (as the CPU kernel does).
 _E8_NEAR_TIE = 1e-9
@@ -648,7 +650,7 @@ def _leech_decode_hexacode(rows: torch.Tensor, chunk_size: int = 1 << 20) -> tor
 
 def _side_stream(device: torch.device) -> torch.cuda.Stream:
     if device not in _SIDE_STREAMS:
-        _SIDE_STREAMS[device] = torch.cuda.Stream(device)
+        _SIDE_STREAMS[device] = torch.cuda.Stream(device, priority=-1)
     return _SIDE_STREAMS[device]
 
 
