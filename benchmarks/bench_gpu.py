@@ -26,7 +26,8 @@ bar chart. Run on a CUDA machine::
 ``--decode-stages [N ...]`` instead splits the default Leech decode of N float32 rows into the
 raw hexacode kernel, the redo of the rows it leaves open and ``decode`` end to end (with the
 rows in pieces of the default size and of each ``--pieces P``), and prints the profiler's
-operator tables of two ``decode`` calls of the first size.
+operator tables of two ``decode`` calls of the first size (``--json``, ``--plot``: the table
+as JSON and as a line plot).
 """
 
 from __future__ import annotations
@@ -309,13 +310,14 @@ def sweep(points: int, repeat: int, seed: int, registers: list[int], hexacode_on
         print(f"| {name} | {block} | {warps} | {rate} |", flush=True)
 
 
-def decode_stages(sizes: list[int], repeat: int, seed: int, pieces: list[int]) -> None:
+def decode_stages(sizes: list[int], repeat: int, seed: int, pieces: list[int]) -> list[dict[str, object]]:
     """Where the time of the default Leech decode of float32 Gaussian rows (σ = 1.5) goes, per
     input size: the raw fused hexacode kernel, the redo of the rows it leaves open (the
     groups kernel in float64, then the CPU for rows still open) on its own, and
     :func:`leechkit.models.decode` end to end (best of ``repeat`` after a warm-up call), with
     the rows in pieces of the default :data:`lattice_ops._PIECE_ROWS` and of each of
-    ``pieces`` rows (the redo of a piece overlaps the kernel of the next ones)."""
+    ``pieces`` rows (the redo of a piece overlaps the kernel of the next ones). Returns the
+    table's rows (rates in rows per second, ``decode`` keyed by piece size)."""
     from leechkit.models import _triton_kernels as kernels
 
     t = lattice_ops._tables("leech", torch.device("cuda"))
@@ -327,6 +329,7 @@ def decode_stages(sizes: list[int], repeat: int, seed: int, pieces: list[int]) -
     head = "| rows | open rows | raw kernel (rows/s) | redo of the open rows | decode(), "
     print(f"{head}{' | '.join(names)} |")
     print("|---:|---:|---:|---:|" + "---:|" * len(choices), flush=True)
+    rows: list[dict[str, object]] = []
     for n in sizes:
         x = torch.randn(n, 24, device="cuda", generator=g) * 1.5
         _, ok = kernels.leech_decode_points(x, *tables)
@@ -346,8 +349,46 @@ def decode_stages(sizes: list[int], repeat: int, seed: int, pieces: list[int]) -
             f"{redo * 1e3:.2f} ms | {rates} |",
             flush=True,
         )
+        rows.append(
+            {
+                "rows": n,
+                "open_rows": len(left),
+                "raw_kernel": n / raw,
+                "redo_seconds": redo,
+                "default_piece_rows": default,
+                "decode": {str(p): n / total for p, total in zip(choices, totals)},
+            }
+        )
         del x, left
     _profile_decode(sizes[0], seed)
+    return rows
+
+
+def plot_stages(rows: list[dict[str, object]], path: str, device: str) -> None:
+    """Rows per second against the number of rows: the raw hexacode kernel and
+    :func:`decode` end to end for each piece size, beside the 10⁹/s goal."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = [int(r["rows"]) for r in rows]
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    ax.plot(sizes, [float(r["raw_kernel"]) for r in rows], "k--", marker="o", label="raw hexacode kernel")
+    default = str(rows[0]["default_piece_rows"])
+    for piece in rows[0]["decode"]:
+        rates = [float(r["decode"][piece]) for r in rows]
+        mark = " (default)" if piece == default else ""
+        name = f"decode(), pieces of 2^{int(piece).bit_length() - 1} rows{mark}"
+        ax.plot(sizes, rates, marker="o", linewidth=2.5 if piece == default else 1.2, label=name)
+    ax.axhline(1e9, color="tab:red", linewidth=0.8, label="goal 10⁹ decodes/s")
+    ax.set_xscale("log")
+    ax.set_xlabel("float32 rows per call")
+    ax.set_ylabel("rows per second")
+    ax.set_title(f"Exact Leech decoding on the GPU ({device})", fontsize=10)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
 
 
 def _profile_decode(n: int, seed: int) -> None:
@@ -420,9 +461,14 @@ def main(argv: list[str] | None = None) -> int:
         f"CPU: {platform.processor() or platform.machine()} × {os.cpu_count()}"
     )
     if args.decode_stages is not None:
-        decode_stages(
+        rows = decode_stages(
             args.decode_stages or [4_000_000, 16_000_000, 64_000_000], args.repeat, args.seed, args.pieces
         )
+        if args.plot:
+            plot_stages(rows, args.plot, torch.cuda.get_device_name())
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(rows, f, indent=1)
         return 0
     if args.sweep:
         sweep(args.points, args.repeat, args.seed, args.max_registers, args.hexacode_only)

@@ -57,8 +57,8 @@ for step in $steps; do
             grep -q '^== rc [^0]' "$file" && status=1
             rm -rf "$logs"
             ;;
-        kernels) run "$file" "$py" benchmarks/bench_gpu.py --points 1000000 --repeat 2 --json "$out/gpu.json" --plot "$out/gpu.png" || status=1 ;;
-        stages) run "$file" "$py" benchmarks/bench_gpu.py --decode-stages --repeat 3 || status=1 ;;
+        kernels) run "$file" "$py" benchmarks/bench_gpu.py --points 1000000 --leech-points 64000000 --repeat 2 --json "$out/gpu.json" --plot "$out/gpu.png" || status=1 ;;
+        stages) run "$file" "$py" benchmarks/bench_gpu.py --decode-stages --repeat 3 --json "$out/stages.json" --plot "$out/stages.png" || status=1 ;;
         sweep) run "$file" "$py" benchmarks/bench_gpu.py --sweep --points 1000000 --repeat 3 --max-registers 168 128 || status=1 ;;
         models) run "$file" "$py" benchmarks/bench_models.py "${model_args[@]}" || status=1 ;;
         compiled) run "$file" "$py" benchmarks/bench_models.py "${model_args[@]}" --compile || status=1 ;;

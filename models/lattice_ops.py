@@ -620,20 +620,24 @@ def _leech_decode_hexacode(rows: torch.Tensor, chunk_size: int = 1 << 20) -> tor
     tables = (t["hexacode_words"], t["column_vec0"], t["hexacode_ids"], t["root8"])
     dtype = rows.dtype if rows.dtype in (torch.float32, torch.float64) else torch.float64
     out = torch.empty(rows.shape, dtype=dtype, device=rows.device)
-    main = torch.cuda.current_stream(rows.device)
+    # No streams where the Triton interpreter runs the kernels on CPU tensors.
+    on_gpu = rows.device.type == "cuda"
+    main = torch.cuda.current_stream(rows.device) if on_gpu else None
     step = min(_PIECE_ROWS, kernels.MAX_LAUNCH_ROWS)
     pieces = []
     for start in range(0, rows.shape[0], step):
         part = slice(start, start + step)
         certified = kernels.leech_decode_points(rows[part], *tables, out=out[part])[1]
-        launched = torch.cuda.Event()
-        launched.record(main)
+        launched = torch.cuda.Event() if on_gpu else None
+        if launched is not None:
+            launched.record(main)
         pieces.append((part, certified, launched))
-    side = _side_stream(rows.device)
+    side = _side_stream(rows.device) if on_gpu else None
     try:
         with torch.cuda.stream(side):
             for part, certified, launched in pieces:
-                side.wait_event(launched)
+                if side is not None:
+                    side.wait_event(launched)
                 unsure = torch.nonzero(~certified).flatten()
                 if unsure.numel():
                     left = rows[part][unsure]
@@ -644,7 +648,8 @@ def _leech_decode_hexacode(rows: torch.Tensor, chunk_size: int = 1 << 20) -> tor
     finally:
         # The pieces' certificates and the output were made on the main stream and used on
         # the side one: the main stream waits for that work before any of it is freed or read.
-        main.wait_stream(side)
+        if side is not None:
+            main.wait_stream(side)
     return out
 
 
