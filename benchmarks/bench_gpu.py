@@ -3,9 +3,10 @@
 Spherical search (nearest of the 196,560 Leech minimal vectors / 240 E8 roots), on the same
 Gaussian queries:
 
-* :func:`leechkit.models.nearest_minimal_vector` on CUDA tensors: the fused Triton kernel
-  (Leech), and its plain-torch reference (the structured search as batched float64 tensor
-  operations) in eager mode and compiled by ``torch.compile``;
+* :func:`leechkit.models.nearest_minimal_vector` on CUDA tensors: the fused Triton kernels
+  (the memory-bound E8 kernel on ``--e8-search-points`` queries), and their plain-torch
+  reference (the structured search as batched float64 tensor operations) in eager mode and
+  compiled by ``torch.compile``;
 * the brute-force alternative on the same GPU: the cuBLAS product of the queries with all
   minimal vectors, then ``argmax`` — float32 with TF32 off (IEEE products), and TF32/bf16
   tensor-core variants, which are faster but not exact;
@@ -76,19 +77,23 @@ def brute_force(x: torch.Tensor, vecs: torch.Tensor, chunk: int) -> torch.Tensor
 
 
 def run_lattice(
-    lattice: str, points: int, repeat: int, seed: int, chunk: int, brute_chunk: int
+    lattice: str, points: int, repeat: int, seed: int, chunk: int, brute_chunk: int, fused_points: int
 ) -> list[dict]:
-    """Rows of one code: the structured search, the brute forces and the CPU, same queries."""
+    """Rows of one code: the fused kernels, the structured search, the brute forces and the
+    CPU, on the same queries (the fused E8 kernel, memory-bound, on the first
+    ``fused_points`` of them; every other method on the first ``points``)."""
     n = 24 if lattice == "leech" else 8
-    x_np = np.random.default_rng(seed).standard_normal((points, n)).astype(np.float32)
+    total = points if lattice == "leech" else max(points, fused_points)
+    x_all = np.random.default_rng(seed).standard_normal((total, n)).astype(np.float32)
+    exact_all = numba_search(x_all, lattice)
+    x_np, exact = x_all[:points], exact_all[:points]
     x = torch.as_tensor(x_np, device="cuda")
     x64 = x_np.astype(np.float64)
-    exact = numba_search(x64, lattice)
     ints = index_to_vector(np.arange(196560 if lattice == "leech" else 240), lattice, integer=True)
     vecs32 = torch.as_tensor(ints, dtype=torch.float32, device="cuda")
     rows = []
 
-    def record(method: str, fn, exact_method: bool) -> None:
+    def record(method: str, fn, exact_method: bool, want: np.ndarray = exact) -> None:
         seconds = _best(fn, repeat)
         idx = fn()
         idx = idx.cpu().numpy() if isinstance(idx, torch.Tensor) else idx
@@ -97,13 +102,22 @@ def run_lattice(
                 "task": "search",
                 "code": lattice,
                 "method": method,
-                "points": points,
-                "rate": points / seconds,
-                "mismatches": int((idx != exact).sum()),
+                "points": len(want),
+                "rate": len(want) / seconds,
+                "mismatches": int((idx != want).sum()),
                 "exact": exact_method,
             }
         )
 
+    if lattice == "e8" and lattice_ops._triton_ready(x):
+        big = torch.as_tensor(x_all[:fused_points], device="cuda")
+        record(
+            "fused Triton kernel",
+            partial(lattice_ops._device_search, big, lattice, chunk),
+            True,
+            exact_all[:fused_points],
+        )
+        del big
     structured = partial(lattice_ops._device_search, x, lattice, chunk)
     if lattice == "leech" and lattice_ops._triton_ready(x):
         # float32 queries run the float32 kernel (float64 for the rows its margin leaves
@@ -420,6 +434,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--leech-points", type=int, default=4_000_000, help="points for the Leech decoders")
     parser.add_argument("--e8-points", type=int, default=100_000_000, help="points for the E8 decoders")
     parser.add_argument("--coset-points", type=int, default=20_000, help="points of the 8,192-coset baseline")
+    parser.add_argument(
+        "--e8-search-points", type=int, default=100_000_000, help="points for the fused E8 search"
+    )
     parser.add_argument("--skip-search", action="store_true")
     parser.add_argument(
         "--sweep", action="store_true", help="only time the raw Leech kernels per launch shape"
@@ -480,7 +497,8 @@ def main(argv: list[str] | None = None) -> int:
         print(table(rows), flush=True)
     if not args.skip_search:
         for lattice in ("leech", "e8"):
-            rows += run_lattice(lattice, args.points, args.repeat, args.seed, args.chunk, args.brute_chunk)
+            sizes = (args.points, args.repeat, args.seed, args.chunk, args.brute_chunk, args.e8_search_points)
+            rows += run_lattice(lattice, *sizes)
     print(table(rows))
     if args.plot:
         plot(rows, args.plot, torch.cuda.get_device_name())

@@ -130,6 +130,21 @@ float64, and only the rows still open (exact and near ties, deep holes) on the C
 with an entry of magnitude ≥ 2⁵⁰ is certified (``max|yᵢ| < fl(√8)·2⁵⁰``), nor one with a NaN
 or an infinite entry (its distance is NaN), so the caller validates only the open rows.
 
+E8 spherical search (:func:`e8_search`)
+---------------------------------------
+The structured E8 search of :mod:`.lattice_ops` in one pass over the rows, one row per tile
+row of a (BLOCK, 8) tile, in float64. In doubled coordinates the roots (±2², 0⁶) have the best
+inner product ``2(a₁ + a₂)`` (``a₁ ≥ a₂ ≥ a₃`` the largest ``|xᵢ|``, runner-up ``2(a₁ + a₃)``)
+and the roots (±1⁸) with an even number of minus signs follow the sign-parity rule:
+``Σ|xᵢ|``, or ``Σ|xᵢ| − 2m₁`` when ``x`` has an odd number of negative entries (``m₁ ≤ m₂``
+the smallest ``|xᵢ|``; runner-up ``Σ|xᵢ| − 2(m₁ + m₂)``, resp. ``Σ|xᵢ| − 2m₂``). The winner is
+certified when the best value exceeds every other by more than ``margin · 4Σ|xᵢ|`` (the
+reference's test), and its index is read from the base-5 key of the doubled root. The values
+are sums of at most nine magnitudes, so float64 orders them correctly far inside the margin
+2⁻⁴⁰ without a scaling pass: float32 rows cannot overflow, sums of subnormals are exact, and
+a float64 row with an entry of 2¹⁰⁰⁰ or more is left open (the CPU search scales it). 32
+bytes in and 8 out per float32 row: the kernel runs at the memory bandwidth.
+
 E8 decoding (:func:`e8_decode`)
 -------------------------------
 Conway and Sloane's algorithm (SPLAG ch. 20 §2): E8 = D8 ∪ (D8 + ½). For each coset round
@@ -163,6 +178,7 @@ __all__ = [
     "DECODE_SCORE_ERROR",
     "MAX_LAUNCH_ROWS",
     "e8_decode",
+    "e8_search",
     "launch_signatures",
     "leech_decode",
     "leech_decode_hexacode",
@@ -176,7 +192,7 @@ MAX_LAUNCH_ROWS = 1 << 26
 #: callers' limit |x| < 2⁵⁰ (y = fl(fl(√8)·x) is monotone in |x|, so no row below that limit is
 #: refused a certificate by this test unless its |y| rounds up to the bound itself).
 _Y_LIMIT = math.sqrt(8.0) * 2.0**50
-#: Launch of the (memory-bound) E8 decoder: points per program and warps.
+#: Launch of the (memory-bound) E8 decoder and search: points per program and warps.
 _E8_BLOCK = 128
 _E8_WARPS = 4
 
@@ -1717,6 +1733,73 @@ def e8_decode(x: torch.Tensor, near_tie: float) -> tuple[torch.Tensor, torch.Ten
     return out, tie
 
 
+@triton.jit
+def _e8_search_kernel(x_ptr, idx_ptr, index_ptr, power_ptr, n_rows, margin, BLOCK: tl.constexpr):
+    rows = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    cols = tl.arange(0, 8)
+    live = rows < n_rows
+    x = tl.load(x_ptr + rows[:, None] * 8 + cols[None, :], mask=live[:, None], other=0.0)
+    x = x.to(tl.float64)
+    mag = tl.abs(x)
+    total = tl.sum(mag, axis=1)
+    # Roots (±2², 0⁶): the two largest magnitudes, and the third for the runner-up.
+    a1 = tl.max(mag, axis=1)
+    p1 = tl.argmax(mag, axis=1)
+    rest = tl.where(cols[None, :] == p1[:, None], -1.0, mag)
+    a2 = tl.max(rest, axis=1)
+    p2 = tl.argmax(rest, axis=1)
+    a3 = tl.max(tl.where(cols[None, :] == p2[:, None], -1.0, rest), axis=1)
+    best1 = 2.0 * (a1 + a2)
+    run1 = 2.0 * (a1 + a3)
+    # Roots (±1⁸), even number of minus signs: an odd number of negative entries costs the
+    # smallest magnitude twice (its sign flipped); the next best flips the second smallest
+    # instead, or (even) the two smallest together.
+    odd = (tl.sum((x < 0).to(tl.int32), axis=1) % 2) == 1
+    m1 = tl.min(mag, axis=1)
+    q1 = tl.argmin(mag, axis=1)
+    m2 = tl.min(tl.where(cols[None, :] == q1[:, None], float("inf"), mag), axis=1)
+    best2 = tl.where(odd, total - 2.0 * m1, total)
+    run2 = tl.where(odd, total - 2.0 * m2, total - 2.0 * (m1 + m2))
+    win1 = best1 >= best2
+    runner = tl.maximum(tl.minimum(best1, best2), tl.maximum(run1, run2))
+    certified = (tl.maximum(best1, best2) - runner > margin * 4.0 * total) & (a1 < 2.0**1000)
+    sign = tl.where(x < 0, -1, 1)
+    v1 = tl.where((cols[None, :] == p1[:, None]) | (cols[None, :] == p2[:, None]), 2 * sign, 0)
+    v2 = tl.where(odd[:, None] & (cols[None, :] == q1[:, None]), -sign, sign)
+    v = tl.where(win1[:, None], v1, v2)
+    key = tl.sum((v + 2).to(tl.int64) * tl.load(power_ptr + cols)[None, :], axis=1)
+    idx = tl.load(index_ptr + key, mask=live & certified, other=-1)
+    bad = tl.sum(((x != x) | (mag == float("inf"))).to(tl.int32), axis=1) > 0
+    tl.store(idx_ptr + rows, tl.where(bad, -2, tl.where(certified, idx, -1)), mask=live)
+
+
+def e8_search(x: torch.Tensor, index: torch.Tensor, powers: torch.Tensor, margin: float) -> torch.Tensor:
+    """Index of the E8 root with the largest inner product with each row of ``x`` (N, 8), −1
+    where the winner is not certified, −2 where the row has a NaN or an infinite entry.
+
+    ``x`` is float32 or float64 (computed in float64); ``index`` is the int64 root index by
+    the base-5 key ``Σ (vᵢ + 2)·5ⁱ`` of the doubled root ``v`` (−1 for other keys) and
+    ``powers`` the int64 ``5ⁱ``; ``margin`` the relative certification margin. Returns int64
+    indices in the order of :func:`leechkit.lattice.quantizers.index_to_vector`.
+    """
+    if x.dtype not in _SEARCH_DTYPES:
+        raise TypeError(f"x must be float32 or float64, got {x.dtype}")
+    if x.ndim != 2 or x.shape[1] != 8:
+        raise ValueError(f"x must have shape (N, 8), got {tuple(x.shape)}")
+    if index.dtype != torch.int64 or powers.dtype != torch.int64 or powers.shape != (8,):
+        raise TypeError(f"index and powers must be int64 and powers of shape (8,), got {index.dtype}, "
+                        f"{powers.dtype} {tuple(powers.shape)}")  # fmt: skip
+    x = x.contiguous()
+    idx = torch.empty(x.shape[0], dtype=torch.int64, device=x.device)
+    for start in range(0, x.shape[0], MAX_LAUNCH_ROWS):
+        part = slice(start, start + MAX_LAUNCH_ROWS)
+        n = x[part].shape[0]
+        _e8_search_kernel[(triton.cdiv(n, _E8_BLOCK),)](
+            x[part], idx[part], index, powers, n, margin, BLOCK=_E8_BLOCK, num_warps=_E8_WARPS
+        )
+    return idx
+
+
 def launch_signatures() -> list[tuple[triton.runtime.JITFunction, dict[str, str], dict[str, object], int]]:
     """Each kernel with the argument types, constants and warps its wrapper launches it with.
 
@@ -1749,6 +1832,11 @@ def launch_signatures() -> list[tuple[triton.runtime.JITFunction, dict[str, str]
             "near_tie": "fp32", "BLOCK": "constexpr",
         }  # fmt: skip
         out.append((_e8_decode_kernel, e8, {"BLOCK": _E8_BLOCK}, _E8_WARPS))
+        e8_search = {
+            "x_ptr": f"*{dt}", "idx_ptr": "*i64", "index_ptr": "*i64", "power_ptr": "*i64",
+            "n_rows": "i32", "margin": "fp32", "BLOCK": "constexpr",
+        }  # fmt: skip
+        out.append((_e8_search_kernel, e8_search, {"BLOCK": _E8_BLOCK}, _E8_WARPS))
     decode = {
         "y_ptr": "*fp64", "n_rows": "i32", "pat_ptr": "*i32", "rep_ptr": "*i32", "bits_ptr": "*i32",
         "colbits_ptr": "*i32", "q_ptr": "*fp64", "ok_ptr": "*i8", "win_ptr": "*i32",

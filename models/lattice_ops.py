@@ -40,7 +40,9 @@ bfloat16 inputs are widened to float64 exactly. On CUDA with Triton the fused ke
 its rounding (:data:`_SEARCH_MARGINS`), in float64 for float64 inputs.
 
 E8 (doubled coordinates): roots (±2², 0⁶) give ``2(a₁ + a₂)``, roots (±1⁸) with an even
-number of minus signs the sign-parity rule ``Σ|xᵢ|`` or ``Σ|xᵢ| − 2m₁``.
+number of minus signs the sign-parity rule ``Σ|xᵢ|`` or ``Σ|xᵢ| − 2m₁``. On CUDA with Triton
+the fused kernel computes the same values and certificate in float64 in one pass over the rows
+(:func:`._triton_kernels.e8_search`).
 
 References
 ----------
@@ -420,8 +422,8 @@ def _triton_kernels() -> ModuleType | None:
 
 def _device_search(rows: torch.Tensor, lattice: str, chunk_size: int) -> torch.Tensor:
     t = _tables(lattice, rows.device)
-    if lattice == "leech" and _triton_ready(rows):
-        return _fused_search(rows, t)
+    if _triton_ready(rows):
+        return _fused_search(rows, t) if lattice == "leech" else _fused_e8_search(rows, t)
     idx = torch.empty(rows.shape[0], dtype=torch.int64, device=rows.device)
     for start in range(0, rows.shape[0], chunk_size):
         x = rows[start : start + chunk_size].double()
@@ -473,6 +475,28 @@ def _fused_search(rows: torch.Tensor, t: dict[str, torch.Tensor]) -> torch.Tenso
             got[unsure] = _to_device(exact, got)
         idx[start : start + _FUSED_ROWS] = got
     return idx
+
+
+
+def _fused_e8_search(rows: torch.Tensor, t: dict[str, torch.Tensor]) -> torch.Tensor:
+    """E8 root indices of the rows (N, 8) by the fused kernel (float64 arithmetic on float32 or
+    float64 rows; narrower rows are widened to float32 exactly). One host synchronisation:
+    the rows it leaves open (near and exact ties, entries of 2¹⁰⁰⁰ or more) are decided by the
+    CPU search.
+
+    Raises
+    ------
+    ValueError
+        A row has a NaN or an infinite entry.
+    """
+    part = rows if rows.dtype in (torch.float32, torch.float64) else rows.float()
+    got = _triton_kernels().e8_search(part, t["index"], t["powers"], _MARGIN)
+    if bool((got < 0).any()):
+        if bool((got == -2).any()):
+            raise ValueError("x contains NaN or infinite entries")
+        unsure = torch.nonzero(got < 0).flatten()
+        got[unsure] = _to_device(_numba_search(part[unsure].double().cpu().numpy(), "e8"), got)
+    return got
 
 
 _MAX_ABS = 2.0**50

@@ -240,6 +240,52 @@ INTERPRETED = textwrap.dedent(
         out, tie = K.e8_decode(zt, ops._E8_NEAR_TIE)
         want = torch.as_tensor(decode_e8(zt.double().numpy())).to(dtype)
         assert torch.equal(out[~tie], want[~tie]), "E8 points differ"
+    # E8 search: the kernel certifies exactly the reference's rows, with its indices, which
+    # are the exact search's; ties (integer and half-integer rows, zeros, roots and midpoints
+    # of two roots) stay open, and the chain through the CPU gives every index exactly.
+    from leechkit.lattice import e8
+    r = e8().minimal_vectors()
+    i, j = rng.integers(0, 240, (2, 60))
+    w = np.concatenate([rng.standard_normal((200, 8)), r[i], 0.5 * (r[i] + r[j]),
+                        r[i] + 1e-7 * rng.standard_normal((60, 8)), rng.integers(-2, 3, (60, 8)) / 1.0,
+                        rng.integers(-4, 5, (60, 8)) / 2.0, np.zeros((2, 8))])
+    t8 = ops._tables("e8", torch.device("cpu"))
+    search = (t8["index"], t8["powers"], ops._MARGIN)
+    exact8 = torch.as_tensor(numba_search(w, "e8"))
+    for dtype in (torch.float64, torch.float32):
+        wt = torch.as_tensor(w, dtype=dtype)
+        got = K.e8_search(wt, *search)
+        ref, cert = ops._e8_block(wt.double(), t8)
+        assert torch.equal(got >= 0, cert), f"E8 search certificates differ ({dtype})"
+        assert torch.equal(got[cert], ref[cert]), "E8 search indices differ from the reference"
+        want = torch.as_tensor(numba_search(wt.double().numpy(), "e8"))
+        assert torch.equal(got[cert], want[cert]) and 0.5 < cert.float().mean() < 0.95
+        assert torch.equal(ops._fused_e8_search(wt, t8), want), f"E8 search chain differs ({dtype})"
+    assert torch.equal(ops._fused_e8_search(torch.as_tensor(w).bfloat16(), t8),
+                       torch.as_tensor(numba_search(torch.as_tensor(w).bfloat16().double().numpy(), "e8")))
+    # Tiny rows (sums of subnormals) are certified as at unit scale; rows with entries of 2¹⁰⁰⁰
+    # or more are left open (their sums could overflow) and decided by the CPU search.
+    wt = torch.as_tensor(w)
+    tiny = torch.ldexp(wt, torch.tensor(-1060))  # rounded to subnormals: other rows, exact answers
+    got_tiny = K.e8_search(tiny, *search)
+    sure = got_tiny >= 0
+    assert sure.float().mean() > 0.5, "tiny rows are not certified"
+    want = torch.as_tensor(numba_search(tiny.numpy(), "e8"))
+    assert torch.equal(got_tiny[sure], want[sure]), "tiny rows differ"
+    huge = torch.ldexp(wt, torch.tensor(1000))
+    assert bool((K.e8_search(huge, *search)[wt.abs().amax(1) >= 1] == -1).all()), "a huge row is certified"
+    assert torch.equal(ops._fused_e8_search(huge, t8), exact8), "huge rows differ"
+    # NaN and infinite entries: flagged −2 by the kernel, a ValueError from the chain.
+    bad = wt[:6].clone()
+    bad[1, 2], bad[3, 0], bad[4, 7] = float("nan"), float("inf"), -float("inf")
+    flags = K.e8_search(bad, *search)
+    assert flags[[1, 3, 4]].eq(-2).all() and flags[[0, 2, 5]].ge(-1).all(), "non-finite rows not flagged"
+    try:
+        ops._fused_e8_search(bad, t8)
+    except ValueError as error:
+        assert "NaN" in str(error)
+    else:
+        raise AssertionError("a NaN row was searched")
     print("ok")
     """
 )
@@ -357,6 +403,13 @@ def test_kernel_wrappers_reject_bad_arguments_before_launching():
         K.leech_search(y.half(), *search)
     with pytest.raises(ValueError, match="shape"):
         K.leech_search(y[:, :8], *search)
+    t8 = ops._tables("e8", torch.device("cpu"))
+    with pytest.raises(TypeError, match="float32 or float64"):
+        K.e8_search(y[:, :8].half(), t8["index"], t8["powers"], ops._MARGIN)
+    with pytest.raises(ValueError, match="shape \\(N, 8\\)"):
+        K.e8_search(y, t8["index"], t8["powers"], ops._MARGIN)
+    with pytest.raises(TypeError, match="int64"):
+        K.e8_search(y[:, :8], t8["index"].int(), t8["powers"], ops._MARGIN)
     hexa = (t["hexacode_words"], t["column_vec0"], t["hexacode_ids"], t["root8"])
     with pytest.raises(ValueError, match="32 \\* num_warps"):
         K.leech_decode_points(y, *hexa, block=64, num_warps=4)
@@ -503,6 +556,30 @@ def test_cuda_search_matches_numba_on_a_million_points_and_adversarial_inputs(dt
     xt = torch.as_tensor(x).to(dtype).to("cuda")
     got = nearest_minimal_vector(xt)
     assert np.array_equal(got.cpu().numpy(), numba_search(xt.double().cpu().numpy(), "leech"))
+
+
+@cuda_only
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_cuda_e8_search_matches_numba_on_a_million_points_and_adversarial_inputs(dtype):
+    r = e8().minimal_vectors()
+    i, j = RNG.integers(0, 240, (2, 5000))
+    x = np.concatenate(
+        [
+            RNG.standard_normal((1_000_000, 8)),
+            adversarial_e8(5000),
+            r[i],
+            0.5 * (r[i] + r[j]),
+            r[i] + r[j] + 10.0 ** RNG.uniform(-9, -2, (5000, 1)) * RNG.standard_normal((5000, 8)),
+        ]
+    )
+    xt = torch.as_tensor(x).to(dtype).to("cuda")
+    got = nearest_minimal_vector(xt, "e8")
+    assert got.device.type == "cuda"
+    assert np.array_equal(got.cpu().numpy(), numba_search(xt.double().cpu().numpy(), "e8"))
+    bad = xt[:10].clone()
+    bad[4, 3] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        nearest_minimal_vector(bad, "e8")
 
 
 @cuda_only
