@@ -439,6 +439,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--skip-search", action="store_true")
     parser.add_argument(
+        "--codes", nargs="+", choices=("leech", "e8"), default=["leech", "e8"], help="the lattices to time"
+    )
+    parser.add_argument(
         "--sweep", action="store_true", help="only time the raw Leech kernels per launch shape"
     )
     parser.add_argument(
@@ -491,12 +494,12 @@ def main(argv: list[str] | None = None) -> int:
         sweep(args.points, args.repeat, args.seed, args.max_registers, args.hexacode_only)
         return 0
     rows = []
-    for lattice in ("leech", "e8"):
+    for lattice in args.codes:
         count = args.leech_points if lattice == "leech" else args.e8_points
         rows += run_decode(lattice, count, args.repeat, args.seed, args.coset_points)
         print(table(rows), flush=True)
     if not args.skip_search:
-        for lattice in ("leech", "e8"):
+        for lattice in args.codes:
             sizes = (args.points, args.repeat, args.seed, args.chunk, args.brute_chunk, args.e8_search_points)
             rows += run_lattice(lattice, *sizes)
     print(table(rows))
