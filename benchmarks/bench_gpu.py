@@ -254,6 +254,20 @@ def table(rows: list[dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
+def _merged_rows(paths: list[str]) -> list[dict[str, object]]:
+    """The rows of several ``--json`` files; a later file's (task, code) groups replace the
+    same groups of the earlier files, in the earlier files' order."""
+    groups: dict[tuple[object, object], list[dict[str, object]]] = {}
+    for path in paths:
+        with open(path) as f:
+            rows = json.load(f)
+        fresh: dict[tuple[object, object], list[dict[str, object]]] = {}
+        for r in rows:
+            fresh.setdefault((r["task"], r["code"]), []).append(r)
+        groups.update(fresh)
+    return [r for group in groups.values() for r in group]
+
+
 def plot(rows: list[dict[str, object]], path: str, device: str) -> None:
     """Horizontal bars of throughput per task and code, log scale."""
     import matplotlib
@@ -471,9 +485,24 @@ def main(argv: list[str] | None = None) -> int:
         metavar="P",
         help="--decode-stages: also time decode() with the rows in pieces of P rows",
     )
+    parser.add_argument(
+        "--replot",
+        nargs="+",
+        default=None,
+        metavar="JSON",
+        help="no GPU: print the table and draw --plot from the rows of earlier --json files "
+        "(a later file's (task, code) groups replace an earlier file's)",
+    )
+    parser.add_argument("--device-name", default="GPU", help="--replot: the device named on the plot")
     parser.add_argument("--json", default=None, help="also write the rows to this file")
     parser.add_argument("--plot", default=None, help="also draw the throughput bars to this PNG")
     args = parser.parse_args(argv)
+    if args.replot:
+        rows = _merged_rows(args.replot)
+        print(table(rows))
+        if args.plot:
+            plot(rows, args.plot, args.device_name)
+        return 0
     if not torch.cuda.is_available():
         parser.error("needs a CUDA device")
     print(
