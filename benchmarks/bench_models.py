@@ -2,12 +2,14 @@
 
 For each attention mode a :class:`LatticeTransformer` of the same size (same widths, depth and
 context; the frozen modes have fewer trainable parameters) runs full training steps (forward,
-cross entropy, backward, AdamW) on random tokens; the table gives tokens per second and the
-ratio to ``vanilla``, measured in the same run. Then the resonance loss (forward and
-backward through the final hidden states of the vanilla model) is timed against the model's
-forward pass and against its training step: against all minimal vectors (196,560 Leech /
-240 E8; exact structured search on CPU, chunked matrix product on CUDA) and against the 24
-(8) frame rows, the seeds' behaviour. Prints a markdown table. Run from the repository root::
+cross entropy, backward, AdamW) on random tokens, the modes taking turns step by step; the
+table gives tokens per second (median step) and the speed ratio to ``vanilla``: the median
+and quartiles over the rounds of vanilla's step time over the mode's in the same round.
+Then the resonance loss (forward and backward through the final hidden states of the
+vanilla model) is timed against the model's forward pass and against its training step:
+against all minimal vectors (196,560 Leech / 240 E8; the exact structured search: Numba on
+the CPU, the fused Triton kernels on CUDA) and against the 24 (8) frame rows, the seeds'
+behaviour. Prints a markdown table. Run from the repository root::
 
     python benchmarks/bench_models.py                    # CPU, small model, about a minute
     python benchmarks/bench_models.py --device cuda --batch 32 --seq 256 --d-model 384 --n-layer 6
@@ -41,6 +43,13 @@ def _interleaved_medians(
 ) -> list[float]:
     """Median seconds of each function, timed round-robin (one call of each per round) so
     that a change of machine load affects all rows alike."""
+    return [statistics.median(t) for t in _interleaved_times(fns, device, steps, warmup)]
+
+
+def _interleaved_times(
+    fns: list[Callable[[], object]], device: torch.device, steps: int, warmup: int
+) -> list[list[float]]:
+    """Seconds of each call of each function, ``steps`` rounds of one call each."""
     for fn in fns:
         for _ in range(warmup):
             fn()
@@ -52,7 +61,17 @@ def _interleaved_medians(
             fn()
             _sync(device)
             times[i].append(time.perf_counter() - start)
-    return [statistics.median(t) for t in times]
+    return times
+
+
+def _paired_ratios(base: list[float], other: list[float]) -> tuple[float, float, float]:
+    """Median and quartiles of the per-round speed ratios ``base_r / other_r``: the rounds pair
+    the calls that ran next to each other, so a slow drift of the machine cancels."""
+    ratios = sorted(b / o for b, o in zip(base, other))
+    if len(ratios) < 2:
+        return ratios[0], ratios[0], ratios[0]
+    q1, q2, q3 = statistics.quantiles(ratios, n=4, method="inclusive")
+    return q2, q1, q3
 
 
 def _config(args: argparse.Namespace, mode: str) -> LatticeTransformerConfig:
@@ -100,8 +119,8 @@ def _graphed(
     return graph.replay
 
 
-def bench_modes(args: argparse.Namespace, device: torch.device) -> list[tuple[str, int, float]]:
-    """(mode, trainable parameters, seconds per training step) for each mode."""
+def bench_modes(args: argparse.Namespace, device: torch.device) -> list[tuple[str, int, list[float]]]:
+    """(mode, trainable parameters, seconds of each timed training step) for each mode."""
     gen = torch.Generator().manual_seed(0)
     idx = torch.randint(0, args.vocab, (args.batch, args.seq), generator=gen).to(device)
     counts, steps, seconds = [], [], []
@@ -128,13 +147,13 @@ def bench_modes(args: argparse.Namespace, device: torch.device) -> list[tuple[st
             # access on the H200. A replayed step has no host overhead to drift, so the modes
             # need no round-robin timing.
             graphed = _graphed(run, opt, idx, args)
-            seconds += _interleaved_medians([graphed], device, args.steps, args.warmup)
+            seconds += _interleaved_times([graphed], device, args.steps, args.warmup)
             del graphed, step, run, opt, model
             torch.cuda.empty_cache()
         else:
             steps.append(step)
     if not args.cuda_graph:
-        seconds = _interleaved_medians(steps, device, args.steps, args.warmup)
+        seconds = _interleaved_times(steps, device, args.steps, args.warmup)
     if args.profile:
         for mode, step in zip(args.modes, steps):
             _profile(f"training steps, attention {mode}", step, device, args.profile)
@@ -262,13 +281,20 @@ def main(argv: list[str] | None = None) -> None:
         f"median of {args.steps} steps\n"
     )
     rows = bench_modes(args, device)
-    base = next((s for m, _, s in rows if m == "vanilla"), None)
+    base = next((t for m, _, t in rows if m == "vanilla"), None)
     tokens = args.batch * args.seq
-    print("| attention mode | trainable parameters | ms / step | tokens / s | vs vanilla |")
-    print("|---|---:|---:|---:|---:|")
-    for mode, params, seconds in rows:
-        ratio = f"{base / seconds:.2f}x" if base else "n/a"
-        print(f"| {mode} | {params:,} | {1e3 * seconds:.1f} | {tokens / seconds:,.0f} | {ratio} |")
+    # The speed ratio per round (vanilla's step time over the mode's, the two calls of one
+    # round), its median and quartiles over the rounds; eager rounds interleave the modes,
+    # graph replays run one mode after the other.
+    print("| attention mode | trainable parameters | ms / step | tokens / s | vs vanilla | quartiles |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for mode, params, times in rows:
+        seconds = statistics.median(times)
+        ratio, spread = "n/a", "n/a"
+        if base:
+            mid, low, high = _paired_ratios(base, times)
+            ratio, spread = f"{mid:.2f}x", f"{low:.2f}–{high:.2f}"
+        print(f"| {mode} | {params:,} | {1e3 * seconds:.1f} | {tokens / seconds:,.0f} | {ratio} | {spread} |")
     print()
     res = bench_resonance(args, device)
     fwd, step = res[0][1], res[1][1]

@@ -23,7 +23,7 @@ out=${1:?usage: gpu_suite.sh OUT_DIR [STEP...]}
 shift
 steps=${*:-tests kernels stages sweep models compiled graphs profile large layer shells llvq}
 mkdir -p "$out"
-model_args=(--device cuda --batch 32 --seq 256 --d-model 384 --n-layer 6 --n-head 8 --steps 10)
+model_args=(--device cuda --batch 32 --seq 256 --d-model 384 --n-layer 6 --n-head 8 --steps 30)
 status=0
 py=${PYTHON:-python3}
 limit=${STEP_LIMIT:-600}

@@ -79,6 +79,21 @@ def _device_table(lattice: str, device: torch.device, dtype: torch.dtype):
     return _DEVICE_TABLES[key]
 
 
+_UNIT_TABLES: dict[tuple[str, str, torch.dtype], torch.Tensor] = {}
+
+
+def _unit_table(lattice: str, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """All minimal vectors divided by their length, in ``minimal_vectors()`` order, each entry
+    rounded once from float64 (one gather per loss call instead of a gather, a norm and a
+    division)."""
+    key = (lattice, str(device), dtype)
+    if key not in _UNIT_TABLES:
+        ints = index_to_vector(np.arange(196560 if lattice == "leech" else 240), lattice, integer=True)
+        unit = ints / np.sqrt(32.0 if lattice == "leech" else 8.0)
+        _UNIT_TABLES[key] = torch.from_numpy(unit).to(device=device, dtype=dtype)
+    return _UNIT_TABLES[key]
+
+
 def _indices_matmul(flat: torch.Tensor, lattice: str, chunk_elements: int) -> torch.Tensor:
     unit, pos, neg = _device_table(lattice, flat.device, flat.dtype)
     rows = max(1, chunk_elements // unit.shape[0])
@@ -160,24 +175,22 @@ def max_cosine(
     flat = blocks.detach().reshape(-1, n)
     if method == "matmul":
         idx = _indices_matmul(flat / flat.norm(dim=-1, keepdim=True).clamp_min(_EPS), lattice, chunk_elements)
-        chosen = torch.from_numpy(index_to_vector(idx.cpu().numpy(), lattice)).to(blocks)
     else:
-        idx, chosen = nearest_minimal_vector(flat, lattice, return_vectors=True)
-        chosen = chosen.to(blocks)
-    cos = _CosineToFixed.apply(blocks, chosen.reshape(blocks.shape), norms.detach())
+        idx = nearest_minimal_vector(flat, lattice)
+    unit = _unit_table(lattice, blocks.device, blocks.dtype)[idx]
+    cos = _CosineToFixed.apply(blocks, unit.reshape(blocks.shape), norms.detach())
     return cos, idx.reshape(blocks.shape[:-1])
 
 
 class _CosineToFixed(torch.autograd.Function):
-    """``ρ = ⟨h, v⟩ / (‖h‖ ‖v‖)`` per block for fixed directions ``v`` (0 where ``h = 0``), with
-    the gradient ``∂ρ/∂h = (v/‖v‖ − ρ h/‖h‖) / ‖h‖`` written out: a handful of tensor
-    operations instead of the autograd graph of the division, norms and mask, whose kernel
-    launches dominated the loss on the GPU."""
+    """``ρ = ⟨h, u⟩ / ‖h‖`` per block for fixed unit directions ``u`` (0 where ``h = 0``), with
+    the gradient ``∂ρ/∂h = (u − ρ h/‖h‖) / ‖h‖`` written out: a handful of tensor operations
+    instead of the autograd graph of the division, norms and mask, whose kernel launches
+    dominated the loss on the GPU."""
 
     @staticmethod
-    def forward(ctx, blocks: torch.Tensor, chosen: torch.Tensor, norms: torch.Tensor) -> torch.Tensor:
+    def forward(ctx, blocks: torch.Tensor, unit: torch.Tensor, norms: torch.Tensor) -> torch.Tensor:
         inv = torch.where(norms > 0, norms.clamp_min(_EPS).reciprocal(), 0)
-        unit = chosen / torch.linalg.vector_norm(chosen, dim=-1, keepdim=True)
         cos = torch.linalg.vecdot(blocks, unit) * inv
         ctx.save_for_backward(blocks, unit, inv, cos)
         return cos
