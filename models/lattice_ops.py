@@ -477,7 +477,6 @@ def _fused_search(rows: torch.Tensor, t: dict[str, torch.Tensor]) -> torch.Tenso
     return idx
 
 
-
 def _fused_e8_search(rows: torch.Tensor, t: dict[str, torch.Tensor]) -> torch.Tensor:
     """E8 root indices of the rows (N, 8) by the fused kernel (float64 arithmetic on float32 or
     float64 rows; narrower rows are widened to float32 exactly). One host synchronisation:
