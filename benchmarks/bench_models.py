@@ -9,7 +9,9 @@ Then the resonance loss (forward and backward through the final hidden states of
 vanilla model) is timed against the model's forward pass and against its training step:
 against all minimal vectors (196,560 Leech / 240 E8; the exact structured search: Numba on
 the CPU, the fused Triton kernels on CUDA) and against the 24 (8) frame rows, the seeds'
-behaviour. Prints a markdown table. Run from the repository root::
+behaviour, and the full loss inside the training step: the same model's step with the loss
+added to the cross entropy, timed in the same rounds as the plain step (median and quartiles
+of the per-round differences). Prints markdown tables. Run from the repository root::
 
     python benchmarks/bench_models.py                    # CPU, small model, about a minute
     python benchmarks/bench_models.py --device cuda --batch 32 --seq 256 --d-model 384 --n-layer 6
@@ -23,6 +25,7 @@ behaviour. Prints a markdown table. Run from the repository root::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import platform
 import statistics
 import time
@@ -38,18 +41,11 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _interleaved_medians(
-    fns: list[Callable[[], object]], device: torch.device, steps: int, warmup: int
-) -> list[float]:
-    """Median seconds of each function, timed round-robin (one call of each per round) so
-    that a change of machine load affects all rows alike."""
-    return [statistics.median(t) for t in _interleaved_times(fns, device, steps, warmup)]
-
-
 def _interleaved_times(
     fns: list[Callable[[], object]], device: torch.device, steps: int, warmup: int
 ) -> list[list[float]]:
-    """Seconds of each call of each function, ``steps`` rounds of one call each."""
+    """Seconds of each call of each function, ``steps`` rounds of one call each (round-robin,
+    so that a change of machine load affects all rows alike)."""
     for fn in fns:
         for _ in range(warmup):
             fn()
@@ -186,31 +182,49 @@ def _profile(what: str, step: Callable[[], object], device: torch.device, rows: 
     print(averages.table(sort_by="self_cpu_time_total", row_limit=rows))
 
 
-def bench_resonance(args: argparse.Namespace, device: torch.device) -> list[tuple[str, float]]:
-    """Seconds of the vanilla forward pass, its training step and the resonance losses."""
+def bench_resonance(
+    args: argparse.Namespace, device: torch.device
+) -> tuple[list[tuple[str, float]], tuple[float, float, float]]:
+    """Seconds of the vanilla forward pass, its training step and the resonance losses; and
+    what the full loss adds inside a training step.
+
+    The standalone rows time the loss alone (forward and backward) on fixed hidden states of
+    the model. The in-step figure times the same model's training step with the full loss
+    added to the cross entropy (``resonance_weight`` 0.1, the model's own hidden states), in
+    the same rounds as the plain step: returned as the median and quartiles of the per-round
+    differences, in seconds. The loss's launches then overlap with the step's queued GPU work
+    and its one host synchronisation waits for it, so the two measures can differ."""
     gen = torch.Generator().manual_seed(1)
     idx = torch.randint(0, args.vocab, (args.batch, args.seq), generator=gen).to(device)
-    torch.manual_seed(0)
-    model = LatticeTransformer(_config(args, "vanilla")).to(device).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    models = []
+    for weight in (0.0, 0.1):
+        torch.manual_seed(0)
+        config = dataclasses.replace(_config(args, "vanilla"), resonance_weight=weight)
+        models.append(LatticeTransformer(config).to(device).train())
+    model = models[0]
 
     def forward() -> None:
         with _autocast(device, args.bf16):
             model(idx, idx)
 
-    def step() -> None:
-        with _autocast(device, args.bf16):
-            _, loss = model(idx, idx)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+    def train_step(model: LatticeTransformer) -> Callable[[], None]:
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+        def step() -> None:
+            with _autocast(device, args.bf16):
+                _, loss = model(idx, idx)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+        return step
 
     with torch.no_grad():
         hidden = model.hidden_states(idx)[0].float()
     count = "196,560" if args.lattice == "leech" else "240"
     n = 24 if args.lattice == "leech" else 8
-    labels = ["forward pass (with loss)", "training step"]
-    fns: list[Callable[[], object]] = [forward, step]
+    labels = ["forward pass (with loss)", "training step", f"training step + resonance loss, all {count}"]
+    fns: list[Callable[[], object]] = [forward, train_step(models[0]), train_step(models[1])]
     for label, loss_fn in (
         (f"resonance loss, all {count} minimal vectors", ResonanceLoss(args.lattice)),
         (f"resonance loss, {n} frame rows (seed)", ResonanceLoss(args.lattice, target="frame").to(device)),
@@ -222,12 +236,14 @@ def bench_resonance(args: argparse.Namespace, device: torch.device) -> list[tupl
 
         labels.append(label)
         fns.append(resonance)
-    seconds = _interleaved_medians(fns, device, args.steps, args.warmup)
+    times = _interleaved_times(fns, device, args.steps, args.warmup)
     if args.profile:
         # Where the full loss spends its time: the search kernels, the redo of the rows the
         # float32 search leaves open, the host synchronisations and the tensor work around them.
-        _profile(f"calls of the {labels[2]} (forward + backward)", fns[2], device, args.profile)
-    return list(zip(labels, seconds))
+        _profile(f"calls of the {labels[3]} (forward + backward)", fns[3], device, args.profile)
+    added = sorted(b - a for a, b in zip(times[1], times[2]))
+    q1, q2, q3 = statistics.quantiles(added, n=4, method="inclusive") if len(added) > 1 else added * 3
+    return [(label, statistics.median(t)) for label, t in zip(labels, times)], (q2, q1, q3)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -296,12 +312,17 @@ def main(argv: list[str] | None = None) -> None:
             ratio, spread = f"{mid:.2f}x", f"{low:.2f}–{high:.2f}"
         print(f"| {mode} | {params:,} | {1e3 * seconds:.1f} | {tokens / seconds:,.0f} | {ratio} | {spread} |")
     print()
-    res = bench_resonance(args, device)
+    res, (added, low, high) = bench_resonance(args, device)
     fwd, step = res[0][1], res[1][1]
     print("| vanilla model | ms | vs forward | vs training step |")
     print("|---|---:|---:|---:|")
     for label, seconds in res:
         print(f"| {label} | {1e3 * seconds:.1f} | {seconds / fwd:.0%} | {seconds / step:.0%} |")
+    print(
+        f"\nInside the training step (weight 0.1, paired rounds) the full resonance loss adds "
+        f"{1e3 * added:.2f} ms per step, {added / step:.0%} of the step "
+        f"(quartiles {low / step:.0%}–{high / step:.0%})."
+    )
 
 
 if __name__ == "__main__":
