@@ -332,6 +332,31 @@ def _rows(x: torch.Tensor, lattice: str) -> torch.Tensor:
     return x.detach().reshape(-1, n)
 
 
+def _peak_scaled(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows of ``x`` divided by their largest absolute entry, for cosines at any magnitude.
+
+    A cosine does not change when its vector is scaled, while the norm and the dot products
+    of a row far from unit size under- or overflow in its dtype (a float32 row of size 10⁻³⁰
+    has squares below float32's range; one of 10²⁰ has squares above it). Divided by its peak
+    ``p = max |xᵢ|`` the row has one entry ±1 and the others in [−1, 1], so its norm lies in
+    [1, √n] and nothing leaves the range. Zero rows stay zero (``p`` is then the dtype's
+    least positive value).
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        (..., n) floating tensor with finite entries.
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        ``(x / p, p)`` with ``p`` of shape (..., 1), positive.
+    """
+    info = torch.finfo(x.dtype)
+    peak = torch.linalg.vector_norm(x, ord=math.inf, dim=-1, keepdim=True).clamp_min(info.tiny * info.eps)
+    return x / peak, peak
+
+
 def nearest_minimal_vector(
     x: torch.Tensor,
     lattice: str = "leech",
@@ -389,7 +414,7 @@ def nearest_minimal_vector(
         if return_vectors:
             out.append(vecs)
         if return_cosines:
-            xd = x.detach()
+            xd, _ = _peak_scaled(x.detach())
             norm = xd.norm(dim=-1) * (2.0 if lattice == "leech" else 2.0**0.5)
             dots = (xd * vecs).sum(-1)
             out.append(torch.where(norm > 0, dots / torch.where(norm > 0, norm, 1), 0))

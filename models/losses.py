@@ -42,12 +42,11 @@ from torch import nn
 from leechkit.lattice.quantizers import index_to_vector, vector_to_index
 
 from .kernels import LATTICE_DIMS, check_lattice, lattice_frame
-from .lattice_ops import nearest_minimal_vector
+from .lattice_ops import _peak_scaled, nearest_minimal_vector
 
 __all__ = ["ResonanceLoss", "max_cosine"]
 
 _METHODS = ("auto", "structured", "matmul")
-_EPS = 1e-12
 
 
 @lru_cache(maxsize=2)
@@ -164,21 +163,24 @@ def max_cosine(
     blocks = _check_blocks(hidden, n)
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
-    norms = blocks.norm(dim=-1)
     if vectors is not None:
         if vectors.ndim != 2 or vectors.shape[1] != n:
             raise ValueError(f"vectors must have shape (m, {n}), got {tuple(vectors.shape)}")
         unit = vectors.to(blocks) / vectors.to(blocks).norm(dim=-1, keepdim=True)
-        cos = (blocks @ unit.T) / norms.clamp_min(_EPS).unsqueeze(-1)
+        scaled = blocks / _peak_scaled(blocks.detach())[1]  # a constant scale per block
+        norms = scaled.norm(dim=-1)
+        cos = (scaled @ unit.T) / torch.where(norms > 0, norms, 1).unsqueeze(-1)
         best, idx = cos.max(dim=-1)
         return torch.where(norms > 0, best, torch.zeros_like(best)), idx
     flat = blocks.detach().reshape(-1, n)
     if method == "matmul":
-        idx = _indices_matmul(flat / flat.norm(dim=-1, keepdim=True).clamp_min(_EPS), lattice, chunk_elements)
+        # Any positive scale of a row leaves its best direction unchanged; the peak scale keeps
+        # the products of tiny or huge rows in range.
+        idx = _indices_matmul(_peak_scaled(flat)[0], lattice, chunk_elements)
     else:
         idx = nearest_minimal_vector(flat, lattice)
     unit = _unit_table(lattice, blocks.device, blocks.dtype)[idx]
-    cos = _CosineToFixed.apply(blocks, unit.reshape(blocks.shape), norms.detach())
+    cos = _CosineToFixed.apply(blocks, unit.reshape(blocks.shape))
     return cos, idx.reshape(blocks.shape[:-1])
 
 
@@ -186,20 +188,31 @@ class _CosineToFixed(torch.autograd.Function):
     """``ρ = ⟨h, u⟩ / ‖h‖`` per block for fixed unit directions ``u`` (0 where ``h = 0``), with
     the gradient ``∂ρ/∂h = (u − ρ h/‖h‖) / ‖h‖`` written out: a handful of tensor operations
     instead of the autograd graph of the division, norms and mask, whose kernel launches
-    dominated the loss on the GPU."""
+    dominated the loss on the GPU.
+
+    Both are computed from the block scaled by its largest absolute entry ``p``
+    (:func:`leechkit.models.lattice_ops._peak_scaled`): with ``x = h/p``, ``ρ = ⟨x, u⟩/‖x‖``
+    and ``∂ρ/∂h = (u − ρ x/‖x‖) / (p ‖x‖)``, where ``‖x‖ ∈ [1, √n]``, so a block of any
+    magnitude in its dtype gets its cosine (the gradient overflows only where its true
+    value is beyond the dtype's range).
+    """
 
     @staticmethod
-    def forward(ctx, blocks: torch.Tensor, unit: torch.Tensor, norms: torch.Tensor) -> torch.Tensor:
-        inv = torch.where(norms > 0, norms.clamp_min(_EPS).reciprocal(), 0)
-        cos = torch.linalg.vecdot(blocks, unit) * inv
-        ctx.save_for_backward(blocks, unit, inv, cos)
+    def forward(ctx, blocks: torch.Tensor, unit: torch.Tensor) -> torch.Tensor:
+        scaled, peak = _peak_scaled(blocks)
+        norms = torch.linalg.vector_norm(scaled, dim=-1)
+        # Zero blocks (norm 0; every other block has norm ≥ 1) get ρ = 0 and no gradient.
+        inv = torch.where(norms > 0, norms.reciprocal(), 0)
+        cos = torch.linalg.vecdot(scaled, unit) * inv
+        ctx.save_for_backward(scaled, peak, unit, inv, cos)
         return cos
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
-        blocks, unit, inv, cos = ctx.saved_tensors
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        scaled, peak, unit, inv, cos = ctx.saved_tensors
         g = (grad * inv).unsqueeze(-1)
-        return g * (unit - (cos * inv).unsqueeze(-1) * blocks), None, None
+        # The division by the peak comes last: the product before it is at most 2|g|.
+        return g * (unit - (cos * inv).unsqueeze(-1) * scaled) / peak, None
 
 
 class ResonanceLoss(nn.Module):

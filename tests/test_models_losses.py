@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from leechkit.lattice import e8, leech
 from leechkit.models import (
@@ -13,6 +15,7 @@ from leechkit.models import (
     lattice_frame,
     lila_placeholder_kernel,
     max_cosine,
+    nearest_minimal_vector,
 )
 
 VECS = {"leech": leech().minimal_vectors(), "e8": e8().minimal_vectors()}
@@ -59,6 +62,85 @@ def test_gradcheck_float64(lattice):
     assert torch.autograd.gradcheck(frame_loss, (hidden,), eps=1e-6, atol=1e-7)
 
 
+def _cosines_and_gradient(hidden: torch.Tensor, **kwargs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    h = hidden.clone().requires_grad_(True)
+    cos, idx = max_cosine(h, **kwargs)
+    cos.sum().backward()
+    return cos.detach(), idx, h.grad
+
+
+#: Exponents k with every entry of 2ᵏ·h and of its gradient a normal number of the dtype, for
+#: Gaussian h of 16 blocks: the huge and tiny ends of float32 and float64.
+_NORMAL_EXPONENTS = {torch.float32: (-100, -60, -20, 20, 60, 100), torch.float64: (-1000, -500, 500, 1000)}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("target", ["minimal", "matmul", "frame"])
+def test_cosines_are_exactly_scale_invariant_at_huge_and_tiny_magnitudes(dtype, target):
+    """ρ(2ᵏh) = ρ(h) and ∇ρ(2ᵏh) = 2⁻ᵏ∇ρ(h), bit for bit, across the dtype's normal range:
+    every block is divided by its largest entry, so a power-of-two scale cancels exactly and
+    no norm or dot product under- or overflows (at 2⁻¹⁰⁰ a float32 block's squares are below
+    float32's range, at 2¹⁰⁰ they are above it)."""
+    hidden = torch.randn(2, 4, 48, generator=torch.Generator().manual_seed(7), dtype=torch.float64).to(dtype)
+    kwargs = {"vectors": lattice_frame("leech")} if target == "frame" else {"method": "structured"}
+    if target == "matmul":
+        kwargs = {"method": "matmul"}
+    cos, idx, grad = _cosines_and_gradient(hidden, **kwargs)
+    best, arg = brute_force(hidden, "leech")
+    if target != "frame":
+        np.testing.assert_allclose(cos.reshape(-1).double().numpy(), best, rtol=0, atol=1e-6)
+        assert np.array_equal(idx.reshape(-1).numpy(), arg)
+    for k in _NORMAL_EXPONENTS[dtype]:
+        scaled_cos, scaled_idx, scaled_grad = _cosines_and_gradient(hidden * 2.0**k, **kwargs)
+        assert torch.equal(scaled_cos, cos), k
+        assert torch.equal(scaled_idx, idx), k
+        assert torch.equal(scaled_grad, grad * 2.0**-k), k
+    if target == "minimal":
+        _, search_cos = nearest_minimal_vector(hidden.reshape(-1, 24), return_cosines=True)
+        for k in _NORMAL_EXPONENTS[dtype]:
+            _, scaled = nearest_minimal_vector((hidden * 2.0**k).reshape(-1, 24), return_cosines=True)
+            assert torch.equal(scaled, search_cos), k
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_subnormal_blocks_get_their_cosines(dtype):
+    """Blocks of integers times the dtype's least positive value (subnormal entries): a
+    multiple of a minimal vector has cosine 1 with it, and an integer block the cosine of
+    the float64 brute force on the same integers."""
+    least = torch.finfo(dtype).tiny * torch.finfo(dtype).eps
+    v = np.rint(VECS["leech"][[17, 150000]] * 8**0.5)  # integer coordinates
+    ints = torch.randint(-40, 41, (6, 24), generator=torch.Generator().manual_seed(3)).double()
+    rows = torch.cat([torch.from_numpy(v).double(), ints])
+    hidden = (rows * least).to(dtype)
+    assert torch.equal(hidden.double() / least, rows)  # exactly representable
+    cos, idx, grad = _cosines_and_gradient(hidden)
+    best, arg = brute_force(rows, "leech")
+    assert idx[:2, 0].tolist() == [17, 150000]
+    assert np.array_equal(idx[:, 0].numpy(), arg)
+    atol = 1e-2 if dtype == torch.bfloat16 else 1e-6
+    np.testing.assert_allclose(cos[:, 0].double().numpy(), best, rtol=0, atol=atol)
+    assert best[:2].tolist() == pytest.approx([1.0, 1.0], abs=1e-15)
+    frame_cos, _ = max_cosine(hidden, vectors=torch.eye(24))
+    expected = (rows / rows.norm(dim=1, keepdim=True)).amax(dim=1)
+    np.testing.assert_allclose(frame_cos[:, 0].double().numpy(), expected.numpy(), rtol=0, atol=atol)
+    # The true gradient, of size about 1/‖h‖, is beyond the dtype's range here: it overflows
+    # to ±inf, and never becomes NaN.
+    assert not grad.isnan().any()
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.integers(0, 2**32 - 1),
+    st.integers(-120, 100),
+    st.sampled_from([torch.float32, torch.float64]),
+)
+def test_resonance_loss_is_scale_invariant(seed, k, dtype):
+    """The loss of 2ᵏh equals the loss of h exactly for every k that keeps 2ᵏh normal."""
+    hidden = torch.randn(3, 48, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+    loss = ResonanceLoss()
+    assert torch.equal(loss(hidden * 2.0**k), loss(hidden))
+
+
 def test_minimal_vector_is_a_fixed_point_and_zero_block_counts_zero():
     v = torch.from_numpy(VECS["leech"][[5, 123456]]).reshape(1, 48) * 3.0
     cos, idx = max_cosine(v)
@@ -67,6 +149,9 @@ def test_minimal_vector_is_a_fixed_point_and_zero_block_counts_zero():
     zero = torch.zeros(2, 24)
     cos, _ = max_cosine(zero)
     assert torch.equal(cos, torch.zeros(2, 1))
+    for kwargs in ({}, {"vectors": lattice_frame("leech")}):
+        _, _, grad = _cosines_and_gradient(torch.cat([zero, torch.ones(2, 24)], dim=1), **kwargs)
+        assert torch.equal(grad[:, :24], torch.zeros(2, 24)) and grad[:, 24:].abs().sum() > 0
     assert ResonanceLoss()(zero).item() == 1.0
 
 
