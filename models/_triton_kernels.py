@@ -153,6 +153,18 @@ the largest rounding error the other way; keep the nearer of the two candidates,
 candidate on equal distances. One thread decodes one 8-D point, reading and writing it once,
 so the kernel runs at the memory bandwidth.
 
+Cosines with gathered minimal vectors (:func:`block_cosines`, :func:`block_cosine_grads`)
+----------------------------------------------------------------------------------------
+The resonance loss's cosine ``ρ = ⟨h, v⟩ / (‖h‖ ‖v‖)`` of each block ``h`` with the minimal
+vector ``v`` its search chose, and its gradient ``(v/‖v‖ − ρ h/‖h‖) / ‖h‖``, each in one pass
+over the blocks: the vector is gathered from the int8 table of all minimal vectors in
+integer coordinates (4.7 MB for Leech), and the block, read in its own dtype, is divided by
+its largest absolute entry ``p`` in float64, so that ``‖x‖ ∈ [1, √n]`` for ``x = h/p`` and no
+sum leaves the range at any magnitude (the torch reference
+``leechkit.models.losses._CosineToFixed`` does the same in the blocks' dtype). These replace
+about a dozen small tensor operations each way, whose launches, not their arithmetic, set the
+loss's cost on the GPU.
+
 References
 ----------
 J. H. Conway and N. J. A. Sloane, *Sphere Packings, Lattices and Groups*, 3rd ed., ch. 4 §11
@@ -177,6 +189,8 @@ __all__ = [
     "DECODE_HEXACODE_ERROR",
     "DECODE_SCORE_ERROR",
     "MAX_LAUNCH_ROWS",
+    "block_cosine_grads",
+    "block_cosines",
     "e8_decode",
     "e8_search",
     "launch_signatures",
@@ -1800,6 +1814,111 @@ def e8_search(x: torch.Tensor, index: torch.Tensor, powers: torch.Tensor, margin
     return idx
 
 
+#: Launch of the (memory-bound) cosine kernels: blocks per program and warps.
+_COSINE_BLOCK = 64
+_COSINE_WARPS = 4
+_COSINE_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+@triton.jit
+def _cosine_terms(h_ptr, idx_ptr, vec_ptr, rows, live, N: tl.constexpr, WIDTH: tl.constexpr):
+    """The blocks (BLOCK, WIDTH) scaled by their peaks, the peaks, their gathered vectors, ρ
+    and ``1/‖x‖`` (0 for a zero block), all in float64; columns ``≥ N`` are zero."""
+    cols = tl.arange(0, WIDTH)
+    mask = live[:, None] & (cols[None, :] < N)
+    h = tl.load(h_ptr + rows[:, None] * N + cols[None, :], mask=mask, other=0.0).to(tl.float64)
+    idx = tl.load(idx_ptr + rows, mask=live, other=0)
+    v = tl.load(vec_ptr + idx[:, None] * N + cols[None, :], mask=mask, other=0).to(tl.float64)
+    peak = tl.max(tl.abs(h), axis=1)
+    # Zero blocks keep x = 0 (divided by 1); the others have one entry ±1 and ‖x‖ ≥ 1.
+    peak = tl.where(peak > 0, peak, 1.0)
+    x = h / peak[:, None]
+    xx = tl.sum(x * x, axis=1)
+    inv = tl.where(xx > 0, 1.0 / tl.sqrt(xx), 0.0)
+    v_len = tl.sqrt(tl.sum(v * v, axis=1))  # float64: sqrt.rn, correctly rounded
+    cos = tl.sum(x * v, axis=1) * inv / v_len
+    return x, peak, v / v_len[:, None], cos, inv
+
+
+@triton.jit
+def _block_cosine_kernel(h_ptr, idx_ptr, vec_ptr, cos_ptr, n_rows, N: tl.constexpr, WIDTH: tl.constexpr,
+                         BLOCK: tl.constexpr):  # fmt: skip
+    rows = (tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)).to(tl.int64)
+    live = rows < n_rows
+    _, _, _, cos, _ = _cosine_terms(h_ptr, idx_ptr, vec_ptr, rows, live, N, WIDTH)
+    tl.store(cos_ptr + rows, cos.to(cos_ptr.dtype.element_ty), mask=live)
+
+
+@triton.jit
+def _block_cosine_grad_kernel(h_ptr, idx_ptr, vec_ptr, grad_ptr, out_ptr, n_rows, N: tl.constexpr,
+                              WIDTH: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
+    rows = (tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)).to(tl.int64)
+    live = rows < n_rows
+    x, peak, u, cos, inv = _cosine_terms(h_ptr, idx_ptr, vec_ptr, rows, live, N, WIDTH)
+    g = tl.load(grad_ptr + rows, mask=live, other=0.0).to(tl.float64)
+    # ∂ρ/∂h = (u − ρ x/‖x‖) / (p ‖x‖), the division by the peak last (the rest is ≤ 2|g|).
+    out = (g * inv)[:, None] * (u - (cos * inv)[:, None] * x) / peak[:, None]
+    cols = tl.arange(0, WIDTH)
+    mask = live[:, None] & (cols[None, :] < N)
+    tl.store(out_ptr + rows[:, None] * N + cols[None, :], out.to(out_ptr.dtype.element_ty), mask=mask)
+
+
+def _check_cosine_args(x: torch.Tensor, idx: torch.Tensor, vectors: torch.Tensor) -> None:
+    if x.dtype not in _COSINE_DTYPES:
+        raise TypeError(f"x must be a float16, bfloat16, float32 or float64 tensor, got {x.dtype}")
+    if vectors.dtype != torch.int8 or vectors.ndim != 2 or vectors.shape[1] not in (8, 24):
+        raise TypeError(f"vectors must be int8 of shape (M, 8) or (M, 24), got {vectors.dtype} "
+                        f"{tuple(vectors.shape)}")  # fmt: skip
+    if x.ndim != 2 or x.shape[1] != vectors.shape[1]:
+        raise ValueError(f"x must have shape (N, {vectors.shape[1]}), got {tuple(x.shape)}")
+    if idx.dtype != torch.int64 or idx.shape != x.shape[:1]:
+        raise TypeError(f"idx must be int64 of shape ({x.shape[0]},), got {idx.dtype} {tuple(idx.shape)}")
+
+
+def block_cosines(x: torch.Tensor, idx: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
+    """Cosine of each row of ``x`` (N, n) with the row ``idx`` of ``vectors`` (0 for a zero row).
+
+    ``x`` is float16, bfloat16, float32 or float64 with finite entries (computed in float64 at
+    any magnitude, returned in ``x``'s dtype); ``idx`` the int64 indices (N,) into
+    ``vectors``, the int8 minimal vectors (M, n) in integer coordinates, n = 24 or 8.
+    """
+    _check_cosine_args(x, idx, vectors)
+    x, n = x.contiguous(), x.shape[1]
+    cos = torch.empty(x.shape[0], dtype=x.dtype, device=x.device)
+    for start in range(0, x.shape[0], MAX_LAUNCH_ROWS):
+        part = slice(start, start + MAX_LAUNCH_ROWS)
+        rows = x[part].shape[0]
+        _block_cosine_kernel[(triton.cdiv(rows, _COSINE_BLOCK),)](
+            x[part], idx[part], vectors, cos[part], rows, N=n, WIDTH=triton.next_power_of_2(n),
+            BLOCK=_COSINE_BLOCK, num_warps=_COSINE_WARPS,
+        )  # fmt: skip
+    return cos
+
+
+def block_cosine_grads(
+    x: torch.Tensor, idx: torch.Tensor, vectors: torch.Tensor, grad: torch.Tensor
+) -> torch.Tensor:
+    """``grad`` (N,) times the gradient of :func:`block_cosines` with respect to each row of
+    ``x``: ``(u − ρ x/‖x‖) / ‖x‖`` with ``u`` the unit vector of the row's minimal vector, 0 for
+    a zero row; same arguments, returned in ``x``'s dtype (±inf where the true value is beyond
+    its range, as for rows of subnormal size)."""
+    _check_cosine_args(x, idx, vectors)
+    if grad.shape != x.shape[:1] or not grad.is_floating_point():
+        raise ValueError(
+            f"grad must be floating of shape ({x.shape[0]},), got {grad.dtype} {tuple(grad.shape)}"
+        )
+    x, grad, n = x.contiguous(), grad.contiguous(), x.shape[1]
+    out = torch.empty_like(x)
+    for start in range(0, x.shape[0], MAX_LAUNCH_ROWS):
+        part = slice(start, start + MAX_LAUNCH_ROWS)
+        rows = x[part].shape[0]
+        _block_cosine_grad_kernel[(triton.cdiv(rows, _COSINE_BLOCK),)](
+            x[part], idx[part], vectors, grad[part], out[part], rows, N=n, WIDTH=triton.next_power_of_2(n),
+            BLOCK=_COSINE_BLOCK, num_warps=_COSINE_WARPS,
+        )  # fmt: skip
+    return out
+
+
 def launch_signatures() -> list[tuple[triton.runtime.JITFunction, dict[str, str], dict[str, object], int]]:
     """Each kernel with the argument types, constants and warps its wrapper launches it with.
 
@@ -1858,4 +1977,14 @@ def launch_signatures() -> list[tuple[triton.runtime.JITFunction, dict[str, str]
         constants = {"ERROR": DECODE_HEXACODE_ERROR, "FUSED": True, "PTX": True, "Y_LIMIT": _Y_LIMIT,
                      "BLOCK": hex_block}  # fmt: skip
         out.append((_leech_hexacode_kernel, hexa, constants, hex_warps))
+    # The resonance loss's cosines as the model's float32 hidden states take them, Leech and E8.
+    for n in (24, 8):
+        cosine = {"h_ptr": "*fp32", "idx_ptr": "*i64", "vec_ptr": "*i8", "cos_ptr": "*fp32", "n_rows": "i32",
+                  "N": "constexpr", "WIDTH": "constexpr", "BLOCK": "constexpr"}  # fmt: skip
+        constants = {"N": n, "WIDTH": triton.next_power_of_2(n), "BLOCK": _COSINE_BLOCK}
+        out.append((_block_cosine_kernel, cosine, constants, _COSINE_WARPS))
+        grad = {**cosine, "grad_ptr": "*fp32", "out_ptr": "*fp32"}
+        del grad["cos_ptr"]
+        grad = {k: grad[k] for k in _block_cosine_grad_kernel.arg_names}
+        out.append((_block_cosine_grad_kernel, grad, constants, _COSINE_WARPS))
     return out

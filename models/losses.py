@@ -16,15 +16,22 @@ Exact maximum, gradients
 ------------------------
 The maximizing vector ``v*`` is found by the exact structured search
 :func:`leechkit.models.lattice_ops.nearest_minimal_vector` on the detached values (Numba on
-CPU tensors, batched torch operations on the GPU; never the 196,560 × 24 product). The
-alternative ``method="matmul"`` is a chunked product of the normalized blocks with one vector
+CPU tensors, the fused Triton search on CUDA, batched torch operations on other devices;
+never the 196,560 × 24 product). The alternative ``method="matmul"`` is a chunked product of
+the blocks (scaled by their largest entries) with one vector
 of each ± pair (``max ⟨h, v⟩ = max |⟨h, v⟩|`` over the pairs) in the hidden states' dtype,
-with bounded memory. Then ``ρ`` is recomputed in torch with ``v*`` as a
-constant, so gradients flow to the hidden states: the maximum of finitely many smooth
+with bounded memory. Then ``ρ`` is recomputed with ``v*`` as a constant (in torch, or on
+CUDA by two fused kernels that gather ``v*`` themselves, one for the value and one for the
+gradient), so gradients flow to the hidden states: the maximum of finitely many smooth
 functions is differentiable wherever the maximizer is unique (almost everywhere), with the
 gradient of the active cosine. The matrix-product path breaks exact or near ties (within the
 rounding of its dtype) by a different rule than the exact search, which changes ``ρ`` by at
 most that rounding.
+
+Both paths recompute ``ρ`` from each block divided by its largest absolute entry (which leaves
+``ρ`` unchanged and cancels exactly for a power-of-two scale), so blocks of any magnitude in
+their dtype, subnormal or near its largest values, get their cosines; plain norms would
+under- or overflow there.
 
 References
 ----------
@@ -42,7 +49,7 @@ from torch import nn
 from leechkit.lattice.quantizers import index_to_vector, vector_to_index
 
 from .kernels import LATTICE_DIMS, check_lattice, lattice_frame
-from .lattice_ops import _peak_scaled, nearest_minimal_vector
+from .lattice_ops import _peak_scaled, _triton_kernels, _triton_ready, nearest_minimal_vector
 
 __all__ = ["ResonanceLoss", "max_cosine"]
 
@@ -91,6 +98,19 @@ def _unit_table(lattice: str, device: torch.device, dtype: torch.dtype) -> torch
         unit = ints / np.sqrt(32.0 if lattice == "leech" else 8.0)
         _UNIT_TABLES[key] = torch.from_numpy(unit).to(device=device, dtype=dtype)
     return _UNIT_TABLES[key]
+
+
+_INTEGER_TABLES: dict[tuple[str, str], torch.Tensor] = {}
+
+
+def _integer_table(lattice: str, device: torch.device) -> torch.Tensor:
+    """All minimal vectors in integer coordinates (√8 units for Leech, doubled for E8), int8,
+    in ``minimal_vectors()`` order: the table the fused cosine kernels gather from."""
+    key = (lattice, str(device))
+    if key not in _INTEGER_TABLES:
+        ints = index_to_vector(np.arange(196560 if lattice == "leech" else 240), lattice, integer=True)
+        _INTEGER_TABLES[key] = torch.from_numpy(ints.astype(np.int8)).to(device)
+    return _INTEGER_TABLES[key]
 
 
 def _indices_matmul(flat: torch.Tensor, lattice: str, chunk_elements: int) -> torch.Tensor:
@@ -179,8 +199,11 @@ def max_cosine(
         idx = _indices_matmul(_peak_scaled(flat)[0], lattice, chunk_elements)
     else:
         idx = nearest_minimal_vector(flat, lattice)
-    unit = _unit_table(lattice, blocks.device, blocks.dtype)[idx]
-    cos = _CosineToFixed.apply(blocks, unit.reshape(blocks.shape))
+    if _triton_ready(blocks):
+        cos = _FusedCosine.apply(blocks, idx, _integer_table(lattice, blocks.device))
+    else:
+        unit = _unit_table(lattice, blocks.device, blocks.dtype)[idx]
+        cos = _CosineToFixed.apply(blocks, unit.reshape(blocks.shape))
     return cos, idx.reshape(blocks.shape[:-1])
 
 
@@ -213,6 +236,27 @@ class _CosineToFixed(torch.autograd.Function):
         g = (grad * inv).unsqueeze(-1)
         # The division by the peak comes last: the product before it is at most 2|g|.
         return g * (unit - (cos * inv).unsqueeze(-1) * scaled) / peak, None
+
+
+class _FusedCosine(torch.autograd.Function):
+    """:class:`_CosineToFixed` by the fused kernels on CUDA
+    (:func:`leechkit.models._triton_kernels.block_cosines` and
+    :func:`~leechkit.models._triton_kernels.block_cosine_grads`): one launch each way, the
+    minimal vectors gathered inside from the int8 table by their indices, float64 arithmetic,
+    results in the blocks' dtype."""
+
+    @staticmethod
+    def forward(ctx, blocks: torch.Tensor, idx: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
+        flat, idx = blocks.reshape(-1, blocks.shape[-1]), idx.reshape(-1)
+        ctx.save_for_backward(blocks, idx, vectors)
+        return _triton_kernels().block_cosines(flat, idx, vectors).reshape(blocks.shape[:-1])
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        blocks, idx, vectors = ctx.saved_tensors
+        flat = blocks.reshape(-1, blocks.shape[-1])
+        out = _triton_kernels().block_cosine_grads(flat, idx, vectors, grad.reshape(-1))
+        return out.reshape(blocks.shape), None, None
 
 
 class ResonanceLoss(nn.Module):

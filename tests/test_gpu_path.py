@@ -387,6 +387,89 @@ def test_hexacode_kernel_in_the_interpreter_is_exact_where_it_certifies():
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().endswith("ok")
 
+INTERPRETED_COSINE = textwrap.dedent(
+    """
+    import numpy as np, torch
+    from leechkit.models import _triton_kernels as K
+    from leechkit.models import losses as L
+    from leechkit.lattice.quantizers import nearest_minimal_vector as numba_search
+    rng = np.random.default_rng(11)
+    cpu = torch.device("cpu")
+    for lattice, n in (("leech", 24), ("e8", 8)):
+        vecs = L._integer_table(lattice, cpu)
+        base = rng.standard_normal((150, n))
+        base[:3] = 0.0
+        base[3] = 3.0 * vecs[5].numpy()  # a multiple of a minimal vector: cosine 1
+        base[4:10] *= 1e-6
+        idx = torch.as_tensor(numba_search(base, lattice))
+        unit = L._unit_table(lattice, cpu, torch.float64)[idx]
+        weights = torch.as_tensor(rng.standard_normal(150))
+        # (bfloat16 loads read zeros in Triton 3.9's interpreter; the CUDA test covers them.)
+        for dtype in (torch.float64, torch.float32, torch.float16):
+            h = torch.as_tensor(base).to(dtype)
+            # The float64 torch reference on the same (rounded) blocks.
+            ref_in = h.double().requires_grad_(True)
+            ref = L._CosineToFixed.apply(ref_in, unit)
+            ref.backward(weights)
+            eps = torch.finfo(dtype).eps
+            cos = K.block_cosines(h, idx, vecs)
+            assert cos.dtype == dtype and cos.shape == (150,)
+            torch.testing.assert_close(cos.double(), ref.detach(), rtol=0, atol=4 * eps)
+            assert torch.equal(cos[:3], torch.zeros(3, dtype=dtype)) and abs(float(cos[3]) - 1) <= eps
+            grad = K.block_cosine_grads(h, idx, vecs, weights.to(dtype))
+            assert grad.dtype == dtype and grad.shape == h.shape
+            assert torch.equal(grad[:3], torch.zeros(3, n, dtype=dtype)), "zero blocks get a gradient"
+            # Relative to the gradient's size |w|/‖h‖, on the nonzero rows (float16's gradients
+            # of the rows of size 10⁻⁶ are beyond its range: inf, as they should be).
+            keep = torch.arange(10 if dtype == torch.float16 else 3, 150)
+            size = weights[keep, None].abs() / h[keep].double().norm(dim=1, keepdim=True)
+            torch.testing.assert_close(
+                grad[keep].double() / size, ref_in.grad[keep] / size, rtol=0, atol=8 * eps
+            )
+            if dtype in (torch.float32, torch.float64):
+                # Powers of two cancel exactly, far out of the unit range.
+                for k in ((-100, 100) if dtype == torch.float32 else (-1000, 1000)):
+                    assert torch.equal(K.block_cosines(h * 2.0**k, idx, vecs), cos), (lattice, dtype, k)
+                    g2 = K.block_cosine_grads(h * 2.0**k, idx, vecs, weights.to(dtype))
+                    assert torch.equal(g2[10:], grad[10:] * 2.0**-k), (lattice, dtype, k)
+        # Subnormal blocks (integers times the least float32): the cosines of the integers.
+        ints = torch.as_tensor(rng.integers(-40, 41, (20, n))).double()
+        tiny = (ints * 2.0**-149).float()
+        ti = torch.as_tensor(numba_search(ints.numpy(), lattice))
+        want = (ints / ints.norm(dim=1, keepdim=True) * L._unit_table(lattice, cpu, torch.float64)[ti]).sum(1)
+        torch.testing.assert_close(K.block_cosines(tiny, ti, vecs).double(), want, rtol=0, atol=2**-23)
+        assert not K.block_cosine_grads(tiny, ti, vecs, torch.ones(20)).isnan().any()
+        # The autograd node of the CUDA path, checked in float64 by finite differences.
+        h = torch.as_tensor(base[10:14]).requires_grad_(True)
+        assert torch.autograd.gradcheck(lambda t: L._FusedCosine.apply(t, idx[10:14], vecs), (h,))
+    # max_cosine through the fused branch (as on CUDA) equals the torch branch, batch shape,
+    # values and gradients.
+    hidden = torch.as_tensor(rng.standard_normal((3, 5, 48)))
+    results = []
+    for fused in (False, True):
+        L._triton_ready = lambda t, fused=fused: fused
+        x = hidden.clone().requires_grad_(True)
+        cos, idx = L.max_cosine(x)
+        (cos * torch.arange(30.0).reshape(3, 5, 2)).sum().backward()
+        results.append((cos.detach(), idx, x.grad))
+    assert results[1][0].shape == (3, 5, 2) and torch.equal(results[0][1], results[1][1])
+    torch.testing.assert_close(results[1][0], results[0][0], rtol=0, atol=1e-15)
+    torch.testing.assert_close(results[1][2], results[0][2], rtol=1e-13, atol=1e-15)
+    print("ok")
+    """
+)
+
+
+@pytest.mark.skipif(not HAS_TRITON, reason="Triton is not installed")
+def test_cosine_kernels_in_the_interpreter_match_the_torch_reference():
+    env = dict(os.environ, TRITON_INTERPRET="1")
+    done = subprocess.run(
+        [sys.executable, "-c", INTERPRETED_COSINE], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().endswith("ok")
+
+
 @pytest.mark.skipif(not HAS_TRITON, reason="Triton is not installed")
 def test_kernel_wrappers_reject_bad_arguments_before_launching():
     from leechkit.models import _triton_kernels as K
@@ -421,6 +504,20 @@ def test_kernel_wrappers_reject_bad_arguments_before_launching():
         K.leech_decode_points(y, *hexa, max_registers=8)
     with pytest.raises(ValueError, match="kernel must be"):
         ops._leech_decode_device(y, kernel="octads")
+    vecs = torch.zeros(5, 24, dtype=torch.int8)
+    idx = torch.zeros(4, dtype=torch.int64)
+    with pytest.raises(TypeError, match="float16, bfloat16"):
+        K.block_cosines(y.long(), idx, vecs)
+    with pytest.raises(TypeError, match="int8 of shape"):
+        K.block_cosines(y, idx, vecs.float())
+    with pytest.raises(ValueError, match="shape \\(N, 24\\)"):
+        K.block_cosines(y[:, :8], idx, vecs)
+    with pytest.raises(TypeError, match="idx must be int64"):
+        K.block_cosines(y, idx.int(), vecs)
+    with pytest.raises(TypeError, match="idx must be int64 of shape \\(4,\\)"):
+        K.block_cosines(y, idx[:3], vecs)
+    with pytest.raises(ValueError, match="grad must be floating of shape"):
+        K.block_cosine_grads(y, idx, vecs, torch.ones(3))
 
 
 def _launches() -> list:
@@ -580,6 +677,39 @@ def test_cuda_e8_search_matches_numba_on_a_million_points_and_adversarial_inputs
     bad[4, 3] = float("nan")
     with pytest.raises(ValueError, match="NaN"):
         nearest_minimal_vector(bad, "e8")
+
+
+@cuda_only
+@pytest.mark.parametrize("lattice", ["leech", "e8"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_cuda_resonance_cosines_and_gradients_match_the_cpu(lattice, dtype):
+    """The fused cosine kernels behind max_cosine on CUDA against the torch reference on the
+    CPU: the same indices, cosines within the dtype's rounding, gradients within its rounding
+    of their size, also for huge, tiny and zero blocks."""
+    from leechkit.models import max_cosine
+
+    n = 24 if lattice == "leech" else 8
+    rows = RNG.standard_normal((200_000, n))
+    rows[:4] = 0.0
+    rows[4:1000] *= 10.0 ** RNG.uniform(-30, 30, (996, 1))
+    h = torch.as_tensor(rows).to(dtype)
+    weights = torch.as_tensor(RNG.standard_normal(len(rows))).to(dtype)
+    out = []
+    for device in ("cpu", "cuda"):
+        x = h.to(device).requires_grad_(True)
+        cos, idx = max_cosine(x, lattice)
+        cos.backward(weights.to(device)[:, None])
+        out.append((cos.detach().cpu().double(), idx.cpu(), x.grad.cpu().double()))
+    (cos_cpu, idx_cpu, grad_cpu), (cos_gpu, idx_gpu, grad_gpu) = out
+    eps = torch.finfo(dtype).eps
+    assert torch.equal(idx_cpu, idx_gpu)
+    torch.testing.assert_close(cos_gpu, cos_cpu, rtol=0, atol=8 * eps)
+    assert torch.equal(cos_gpu[:4], torch.zeros(4, 1, dtype=torch.float64))
+    assert torch.equal(grad_gpu[:4], torch.zeros(4, n, dtype=torch.float64))
+    finite = grad_cpu.isfinite().all(dim=1) & grad_gpu.isfinite().all(dim=1)
+    finite[:4] = False
+    size = weights.double()[finite, None].abs() / h[finite].double().norm(dim=1, keepdim=True)
+    torch.testing.assert_close(grad_gpu[finite] / size, grad_cpu[finite] / size, rtol=0, atol=16 * eps)
 
 
 @cuda_only
